@@ -1,0 +1,8 @@
+"""The taxonomy (label ids, names, chain stages, cue phrases) and the labelled corpus.
+
+`labels/taxonomy.yaml` is the single source of truth for label ids: every other module gets
+them from `load_taxonomy()`.
+"""
+from .taxonomy import Label, Taxonomy, TaxonomyError, load_taxonomy
+
+__all__ = ["Label", "Taxonomy", "TaxonomyError", "load_taxonomy"]
