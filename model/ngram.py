@@ -1,0 +1,124 @@
+"""The fast default backend: TF-IDF over character 1–4-grams, one linear classifier per label,
+Platt-calibrated. Stored as JSON (vocabulary) + safetensors (weights): no pickles."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from .artifacts import ModelLoadError
+from .tagger import Tagger, merge_spans
+from .text import normalize
+
+NGRAM_RANGE = (1, 4)
+WEIGHTS = "weights.safetensors"
+VOCABULARY = "vocabulary.json"
+_ASCII_FOLD = {ord(c): "0" for c in "0123456789"} | {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_TOP_GRAMS = 8
+
+
+def preprocess(text: str) -> str:
+    """normalize() plus digits → 0 and ASCII lower-case; still length-preserving.
+
+    Digits vary from report to report (amounts, dates, counts); the model should not learn them.
+    """
+    return normalize(text).translate(_ASCII_FOLD)
+
+
+def make_vectorizer(vocabulary: list[str] | None = None, min_df: int = 2) -> TfidfVectorizer:
+    """The one vectorizer definition used for training and inference."""
+    return TfidfVectorizer(analyzer="char", ngram_range=NGRAM_RANGE, preprocessor=preprocess,
+                           sublinear_tf=True, min_df=min_df, dtype=np.float32, vocabulary=vocabulary)
+
+
+class NgramTagger(Tagger):
+    backend = "ngram"
+
+    def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray,
+                 platt: np.ndarray, labels: list[str], thresholds: np.ndarray, manifest: dict | None = None):
+        super().__init__(labels, thresholds, manifest)
+        self.vectorizer = vectorizer
+        self.coef = np.asarray(coef, dtype=np.float32)            # (n_labels, n_features)
+        self.intercept = np.asarray(intercept, dtype=np.float32)  # (n_labels,)
+        self.platt = np.asarray(platt, dtype=np.float32)          # (n_labels, 2): p = sigmoid(a*z + b)
+        self.features = vectorizer.get_feature_names_out()
+
+    def decision(self, texts: list[str]) -> np.ndarray:
+        X = self.vectorizer.transform(texts)
+        return np.asarray(X @ self.coef.T) + self.intercept
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        z = self.decision(texts)
+        return 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * z + self.platt[:, 1])))
+
+    def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
+        row = self.vectorizer.transform([text])
+        contrib = row.data * self.coef[label_index, row.indices] * self.platt[label_index, 0]
+        order = np.argsort(-contrib)[:_TOP_GRAMS]
+        haystack = preprocess(text)
+        spans = []
+        for k in order:
+            if contrib[k] <= 0:
+                break
+            gram = self.features[row.indices[k]]
+            if len(gram) < 2:  # single characters are weak evidence and light up half the text
+                continue
+            start = haystack.find(gram)
+            while start != -1:
+                spans.append((start, start + len(gram), float(contrib[k])))
+                start = haystack.find(gram, start + 1)
+        return merge_spans(spans)
+
+    def save(self, model_dir: Path) -> None:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / VOCABULARY).write_text(json.dumps(list(self.features), ensure_ascii=False), encoding="utf-8")
+        save_file({"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
+                   "intercept": self.intercept, "platt": self.platt}, str(model_dir / WEIGHTS))
+
+    @classmethod
+    def load(cls, model_dir: Path, manifest: dict) -> "NgramTagger":
+        try:
+            vocabulary = json.loads((model_dir / VOCABULARY).read_text(encoding="utf-8"))
+            tensors = load_file(str(model_dir / WEIGHTS))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{model_dir}: cannot read n-gram model files: {exc}") from exc
+        n_labels, n_features = len(manifest["labels"]), len(vocabulary)
+        if tensors["coef"].shape != (n_labels, n_features) or tensors["idf"].shape != (n_features,):
+            raise ModelLoadError(f"{model_dir}: weight shapes {tensors['coef'].shape} do not match "
+                                 f"{n_labels} labels x {n_features} features")
+        vectorizer = make_vectorizer(vocabulary)
+        vectorizer.idf_ = tensors["idf"]
+        return cls(vectorizer, tensors["coef"], tensors["intercept"], tensors["platt"],
+                   manifest["labels"], np.array(manifest["thresholds"]), manifest)
+
+
+class KeywordTagger(Tagger):
+    """The baseline: a label fires when one of its taxonomy cue phrases occurs in the text."""
+
+    backend = "keywords"
+
+    def __init__(self, taxonomy):
+        super().__init__(taxonomy.ids, np.full(len(taxonomy.ids), 0.5),
+                         {"name": "keyword-baseline", "version": str(taxonomy.version),
+                          "taxonomy_version": taxonomy.version})
+        self.patterns = [re.compile("|".join(re.escape(normalize(c)) for c in sorted(l.cues, key=len, reverse=True)))
+                         if l.cues else None for l in taxonomy.labels]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.labels)))
+        for i, text in enumerate(texts):
+            norm = normalize(text)
+            for j, pattern in enumerate(self.patterns):
+                if pattern is not None and pattern.search(norm):
+                    out[i, j] = 1.0
+        return out
+
+    def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
+        pattern = self.patterns[label_index]
+        if pattern is None:
+            return []
+        return merge_spans([(m.start(), m.end(), 1.0) for m in pattern.finditer(normalize(text))])

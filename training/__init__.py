@@ -1,0 +1,1 @@
+"""Training and evaluation: `heichan train` and `heichan eval`."""

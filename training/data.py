@@ -1,0 +1,42 @@
+"""Records → label matrices, with the mask that keeps older annotations from teaching
+"negative" for labels they were never judged on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labels import Taxonomy
+
+
+@dataclass
+class LabelledSet:
+    ids: list[str]
+    texts: list[str]
+    Y: np.ndarray     # (n, n_labels) 0/1 gold labels
+    mask: np.ndarray  # (n, n_labels) True where the annotation judged that label
+    groups: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def to_labelled_set(rows: list[dict], labels: list[str], taxonomy: Taxonomy) -> LabelledSet:
+    """Build matrices over `labels`. A label added after a row's taxonomy_version is masked.
+
+    Rows without `taxonomy_version` (outside test sets) count as judged on every label.
+    """
+    since = {l.id: l.since for l in taxonomy.labels}
+    index = {l: i for i, l in enumerate(labels)}
+    Y = np.zeros((len(rows), len(labels)), dtype=np.float32)
+    mask = np.ones((len(rows), len(labels)), dtype=bool)
+    for r, row in enumerate(rows):
+        version = row.get("taxonomy_version")
+        for label in row["labels"]:
+            if label not in index:
+                raise ValueError(f"record {row.get('id', r)!r}: unknown label {label!r}. Known labels: {labels}")
+            Y[r, index[label]] = 1
+        if version is not None:
+            mask[r] = [since.get(l, 1) <= version for l in labels]
+    return LabelledSet([str(row.get("id", i)) for i, row in enumerate(rows)], [row["text"] for row in rows],
+                       Y, mask, [row.get("group", str(row.get("id", i))) for i, row in enumerate(rows)])
