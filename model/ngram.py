@@ -18,7 +18,7 @@ NGRAM_RANGE = (1, 4)
 WEIGHTS = "weights.safetensors"
 VOCABULARY = "vocabulary.json"
 _ASCII_FOLD = {ord(c): "0" for c in "0123456789"} | {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_TOP_GRAMS = 8
+_EDGE = re.compile(r"[\s\W_]")  # spans neither start nor end on spaces or punctuation
 
 
 def preprocess(text: str) -> str:
@@ -56,22 +56,35 @@ class NgramTagger(Tagger):
         return 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * z + self.platt[:, 1])))
 
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
+        """Spread each n-gram's contribution over the characters it covers, then return the runs
+        of characters scoring at least a quarter of the best one. Overlapping n-grams share
+        credit, so a phrase like 养号 outranks a frequent generic gram."""
         row = self.vectorizer.transform([text])
         contrib = row.data * self.coef[label_index, row.indices] * self.platt[label_index, 0]
-        order = np.argsort(-contrib)[:_TOP_GRAMS]
         haystack = preprocess(text)
-        spans = []
-        for k in order:
-            if contrib[k] <= 0:
-                break
-            gram = self.features[row.indices[k]]
-            if len(gram) < 2:  # single characters are weak evidence and light up half the text
-                continue
-            start = haystack.find(gram)
-            while start != -1:
-                spans.append((start, start + len(gram), float(contrib[k])))
-                start = haystack.find(gram, start + 1)
-        return merge_spans(spans)
+        per_char = np.zeros(len(haystack))
+        for k, gram_index in enumerate(row.indices):
+            gram = self.features[gram_index]
+            starts = [m.start() for m in re.finditer(f"(?={re.escape(gram)})", haystack)]
+            for start in starts:
+                per_char[start:start + len(gram)] += contrib[k] / (len(gram) * len(starts))
+        if len(per_char) == 0 or per_char.max() <= 0:
+            return []
+        strong = per_char >= 0.25 * per_char.max()
+        spans, i = [], 0
+        while i < len(haystack):
+            if strong[i] and not _EDGE.match(haystack[i]):
+                j = i
+                while j < len(haystack) and strong[j]:
+                    j += 1
+                while j > i and _EDGE.match(haystack[j - 1]):
+                    j -= 1
+                if j - i >= 2:  # a lone character is not evidence a reader can use
+                    spans.append((i, j, float(per_char[i:j].sum())))
+                i = max(j, i + 1)
+            else:
+                i += 1
+        return spans
 
     def save(self, model_dir: Path) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)

@@ -40,3 +40,14 @@ def to_labelled_set(rows: list[dict], labels: list[str], taxonomy: Taxonomy) -> 
             mask[r] = [since.get(l, 1) <= version for l in labels]
     return LabelledSet([str(row.get("id", i)) for i, row in enumerate(rows)], [row["text"] for row in rows],
                        Y, mask, [row.get("group", str(row.get("id", i))) for i, row in enumerate(rows)])
+
+
+def untrainable_labels(data: LabelledSet, labels: list[str]) -> list[str]:
+    """Labels with no judged positive or no judged negative: nothing to learn from.
+
+    A newly added label is judged only by paragraphs annotated under its taxonomy version, so
+    its negatives must come from re-judged or new paragraphs (see the README).
+    """
+    judged_pos = ((data.Y > 0.5) & data.mask).sum(0)
+    judged_neg = ((data.Y < 0.5) & data.mask).sum(0)
+    return [l for j, l in enumerate(labels) if judged_pos[j] == 0 or judged_neg[j] == 0]

@@ -1,0 +1,192 @@
+"""The `heichan` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import unicodedata
+from pathlib import Path
+
+from labels import TaxonomyError, load_taxonomy
+from labels.taxonomy import TAXONOMY_PATH
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def read_text(source: str) -> str:
+    """Read a file (or stdin for '-') as UTF-8 (a BOM is dropped); undecodable input is an error."""
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{source} is not valid UTF-8 (byte {exc.start}); convert it first, e.g. "
+                        f"`iconv -f GB18030 -t UTF-8 {source}`") from exc
+
+
+def pad(text: str, width: int) -> str:
+    """Left-align `text` in `width` terminal columns (CJK characters take two)."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(1, width - used)
+
+
+def cmd_labels(args) -> int:
+    taxonomy = load_taxonomy(args.taxonomy)
+    print(f"taxonomy version {taxonomy.version}, {len(taxonomy.ids)} labels\n")
+    print(f"{'id':<22}{pad('中文', 20)}{'stage':<12}{'since':>5}  cues")
+    for l in taxonomy.labels:
+        print(f"{l.id:<22}{pad(l.zh, 20)}{l.stage:<12}{l.since:>5}  {'、'.join(l.cues[:6])}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from labels.check import check_files, format_report
+    from labels.corpus import DATA_DIR, SPLITS, CorpusError, build_corpus
+
+    taxonomy = load_taxonomy(args.taxonomy)
+    data_dir = Path(args.data_dir) if args.data_dir else DATA_DIR
+    if args.action == "build":
+        try:
+            out = build_corpus(taxonomy, data_dir)
+        except CorpusError as exc:
+            raise UserError(str(exc)) from exc
+        print("wrote " + ", ".join(f"{data_dir / s}.jsonl ({len(r)})" for s, r in out.items()))
+    paths = [Path(p) for p in args.files] or [data_dir / f"{s}.jsonl" for s in SPLITS]
+    report = check_files(paths, taxonomy)
+    print(format_report(report, taxonomy))
+    return 0 if report.ok else 1
+
+
+def _load(model_dir: str | None, taxonomy_path: str, **options):
+    from model import ModelLoadError, load_tagger
+
+    try:
+        return load_tagger(model_dir, load_taxonomy(taxonomy_path), **options)
+    except ModelLoadError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def cmd_tag(args) -> int:
+    from model import tag_article
+
+    text = read_text(args.file)
+    if not text.strip():
+        raise UserError(f"{args.file} is empty: nothing to tag")
+    tagger = _load(args.model, args.taxonomy)
+    result = tag_article(tagger, text, evidence=True, thresholds=args.threshold)
+    if args.json:
+        print(json.dumps({"model": {"name": tagger.name, "version": tagger.version,
+                                    "taxonomy_version": tagger.taxonomy_version}, **result.to_dict()},
+                         ensure_ascii=False, indent=2))
+        return 0
+    for p in result.paragraphs:
+        tags = ", ".join(f"{l} {p['scores'][l]:.2f}" for l in p["labels"]) or "(no label)"
+        snippet = p["text"].replace("\n", " ")
+        print(f"[{p['index']}] {snippet[:60]}{'…' if len(snippet) > 60 else ''}\n    {tags}")
+        for label, spans in p["evidence"].items():
+            print(f"    {label}: " + " / ".join(text[s:e] for s, e in spans))
+    print("\narticle: " + (", ".join(f"{l} {result.scores[l]:.2f}" for l in result.labels) or "(no label)"))
+    return 0
+
+
+def cmd_train(args, rest: list[str]) -> int:
+    from training.train import main as train_main
+
+    train_main(rest)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from dataclasses import asdict
+
+    from labels.corpus import DATA_DIR, CorpusError, load_split, read_jsonl
+    from training.evaluate import evaluate, format_evaluation, write_predictions
+    from training.report import write_report
+
+    taxonomy = load_taxonomy(args.taxonomy)
+    tagger = _load(args.model_dir, args.taxonomy)
+    if args.data:
+        try:
+            rows = read_jsonl(Path(args.data))
+        except (OSError, CorpusError) as exc:
+            raise UserError(str(exc)) from exc
+        for n, row in enumerate(rows, start=1):
+            if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+                raise UserError(f"{args.data}: record {n} needs a string 'text' and a list 'labels'")
+        source = args.data
+    else:
+        rows = [asdict(r) for r in load_split(args.split, DATA_DIR)]
+        source = f"corpus {args.split} split"
+    try:
+        ev = evaluate(tagger, rows, taxonomy)
+    except ValueError as exc:
+        raise UserError(f"{source}: {exc}") from exc
+    if args.predictions:
+        write_predictions(Path(args.predictions), ev)
+    if args.report:
+        path = write_report(Path(args.report), ev, f"{tagger.name} v{tagger.version} on {source}")
+        print(f"report: {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"model": tagger.name, "version": tagger.version, "data": source, **ev.metrics},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(format_evaluation(ev, f"{tagger.name} v{tagger.version} (taxonomy v{tagger.taxonomy_version}) on {source}\n"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heichan", description="Tag Chinese reports about the online-account black market.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--taxonomy", default=str(TAXONOMY_PATH), help="taxonomy YAML (default: the shipped one)")
+
+    sub.add_parser("labels", parents=[common], help="print the taxonomy as a table")
+
+    data = sub.add_parser("data", parents=[common], help="validate (check) or rebuild (build) the corpus")
+    data.add_argument("action", choices=["check", "build"])
+    data.add_argument("files", nargs="*", help="JSONL files to check (default: the corpus splits)")
+    data.add_argument("--data-dir", help="corpus directory (default: the shipped labels/data)")
+
+    tag = sub.add_parser("tag", parents=[common], help="tag one article (a file, or - for stdin)")
+    tag.add_argument("file")
+    tag.add_argument("--model", help="model directory (default: the shipped n-gram model)")
+    tag.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    tag.add_argument("--threshold", type=float, help="one threshold for every label instead of the tuned ones")
+
+    sub.add_parser("train", help="train a model; `heichan train --help` lists the options", add_help=False)
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluate a model against gold labels")
+    ev.add_argument("model_dir", nargs="?", help="model directory (default: the shipped n-gram model)")
+    ev.add_argument("--data", help="any JSONL with id, text, labels (default: the corpus split)")
+    ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--predictions", help="write one JSON line per input: id, labels, scores")
+    ev.add_argument("--report", help="write an HTML report into this directory")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "train":
+            return cmd_train(args, rest)
+        return {"labels": cmd_labels, "data": cmd_data, "tag": cmd_tag, "eval": cmd_eval}[args.command](args)
+    except BrokenPipeError:  # e.g. `heichan labels | head`
+        sys.stderr.close()
+        return 0
+    except (UserError, TaxonomyError, ValueError, KeyError) as exc:
+        print(f"heichan {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

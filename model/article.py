@@ -1,0 +1,35 @@
+"""Tag a whole article: segment it, tag each paragraph, derive article-level labels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .segment import segment
+from .tagger import Tagger
+
+
+@dataclass
+class ArticleResult:
+    text: str                  # the text that offsets point into
+    labels: list[str]
+    scores: dict[str, float]
+    paragraphs: list[dict]     # index, start, end, text, labels, scores, evidence
+
+    def to_dict(self) -> dict:
+        return {"labels": self.labels, "scores": self.scores, "paragraphs": self.paragraphs}
+
+
+def tag_article(tagger: Tagger, text: str, evidence: bool = True,
+                thresholds: float | dict[str, float] | None = None) -> ArticleResult:
+    """Article-level rule: a label's article score is its highest paragraph score, and the
+    article carries a label when at least one paragraph carries it. A case is often told in
+    one paragraph of a long report; averaging would drown it."""
+    paragraphs = segment(text)
+    results = tagger.tag([p.text for p in paragraphs], evidence=evidence, thresholds=thresholds)
+    out = []
+    for i, (p, r) in enumerate(zip(paragraphs, results)):
+        ev = {label: [[p.start + s, p.start + e] for s, e in spans] for label, spans in r.evidence.items()}
+        out.append({"index": i, "start": p.start, "end": p.end, "text": p.text,
+                    "labels": r.labels, "scores": r.scores, "evidence": ev})
+    scores = {l: max((r.scores[l] for r in results), default=0.0) for l in tagger.labels}
+    labels = [l for l in tagger.labels if any(l in r.labels for r in results)]
+    return ArticleResult(text, labels, scores, out)
