@@ -80,7 +80,7 @@ def cmd_tag(args) -> int:
     if not text.strip():
         raise UserError(f"{args.file} is empty: nothing to tag")
     tagger = _load(args.model, args.taxonomy)
-    result = tag_article(tagger, text, evidence=True, thresholds=args.threshold)
+    result = tag_article(tagger, text, evidence=True, thresholds=args.threshold, fmt=args.format)
     if args.json:
         print(json.dumps({"model": {"name": tagger.name, "version": tagger.version,
                                     "taxonomy_version": tagger.taxonomy_version}, **result.to_dict()},
@@ -91,7 +91,7 @@ def cmd_tag(args) -> int:
         snippet = p["text"].replace("\n", " ")
         print(f"[{p['index']}] {snippet[:60]}{'…' if len(snippet) > 60 else ''}\n    {tags}")
         for label, spans in p["evidence"].items():
-            print(f"    {label}: " + " / ".join(text[s:e] for s, e in spans))
+            print(f"    {label}: " + " / ".join(result.text[s:e] for s, e in spans))
     print("\narticle: " + (", ".join(f"{l} {result.scores[l]:.2f}" for l in result.labels) or "(no label)"))
     return 0
 
@@ -141,6 +141,19 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from service import Settings, create_app
+
+    overrides = {k: v for k, v in {"model_dir": args.model, "models_dir": args.models_dir, "workers": args.workers}.items()
+                 if v is not None}
+    if args.model:
+        _load(args.model, args.taxonomy)  # refuse a bad model directory before binding the port
+    uvicorn.run(create_app(Settings(**overrides)), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heichan", description="Tag Chinese reports about the online-account black market.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -160,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--model", help="model directory (default: the shipped n-gram model)")
     tag.add_argument("--json", action="store_true", help="print machine-readable JSON")
     tag.add_argument("--threshold", type=float, help="one threshold for every label instead of the tuned ones")
+    tag.add_argument("--format", default="auto", choices=["auto", "text", "html", "markdown"],
+                     help="input format (default: detected)")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the REST service")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--model", help="model directory to serve (default: $HEICHAN_MODEL_DIR or the shipped model)")
+    serve.add_argument("--models-dir", help="where /v1/admin/reload looks up models by name (default: $HEICHAN_MODELS_DIR or ./models)")
+    serve.add_argument("--workers", type=int, help="inference threads (default: $HEICHAN_WORKERS or 2)")
 
     sub.add_parser("train", help="train a model; `heichan train --help` lists the options", add_help=False)
 
@@ -183,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, rest)
-        return {"labels": cmd_labels, "data": cmd_data, "tag": cmd_tag, "eval": cmd_eval}[args.command](args)
+        commands = {"labels": cmd_labels, "data": cmd_data, "tag": cmd_tag, "eval": cmd_eval, "serve": cmd_serve}
+        return commands[args.command](args)
     except BrokenPipeError:  # e.g. `heichan labels | head`
         sys.stderr.close()
         return 0

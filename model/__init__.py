@@ -1,9 +1,9 @@
 """Taggers: one interface (`Tagger`), two real backends (n-gram default, BERT)."""
 from .article import ArticleResult, tag_article
 from .artifacts import ModelLoadError
-from .segment import Paragraph, segment
+from .segment import Article, Paragraph, segment
 from .tagger import DEFAULT_MODEL_DIR, Tagger, TagResult, load_tagger
 from .text import normalize
 
-__all__ = ["ArticleResult", "DEFAULT_MODEL_DIR", "ModelLoadError", "Paragraph", "TagResult", "Tagger",
+__all__ = ["Article", "ArticleResult", "DEFAULT_MODEL_DIR", "ModelLoadError", "Paragraph", "TagResult", "Tagger",
            "load_tagger", "normalize", "segment", "tag_article"]

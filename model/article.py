@@ -15,15 +15,18 @@ class ArticleResult:
     paragraphs: list[dict]     # index, start, end, text, labels, scores, evidence
 
     def to_dict(self) -> dict:
-        return {"labels": self.labels, "scores": self.scores, "paragraphs": self.paragraphs}
+        return {"text": self.text, "labels": self.labels, "scores": self.scores, "paragraphs": self.paragraphs}
 
 
 def tag_article(tagger: Tagger, text: str, evidence: bool = True,
-                thresholds: float | dict[str, float] | None = None) -> ArticleResult:
-    """Article-level rule: a label's article score is its highest paragraph score, and the
+                thresholds: float | dict[str, float] | None = None, fmt: str = "auto") -> ArticleResult:
+    """Segment `text` (format 'auto', 'text', 'html' or 'markdown') and tag it.
+
+    Offsets point into the cleaned article text, `ArticleResult.text`. Article-level rule: a label's article score is its highest paragraph score, and the
     article carries a label when at least one paragraph carries it. A case is often told in
     one paragraph of a long report; averaging would drown it."""
-    paragraphs = segment(text)
+    article = segment(text, fmt)
+    paragraphs = article.paragraphs
     results = tagger.tag([p.text for p in paragraphs], evidence=evidence, thresholds=thresholds)
     out = []
     for i, (p, r) in enumerate(zip(paragraphs, results)):
@@ -32,4 +35,4 @@ def tag_article(tagger: Tagger, text: str, evidence: bool = True,
                     "labels": r.labels, "scores": r.scores, "evidence": ev})
     scores = {l: max((r.scores[l] for r in results), default=0.0) for l in tagger.labels}
     labels = [l for l in tagger.labels if any(l in r.labels for r in results)]
-    return ArticleResult(text, labels, scores, out)
+    return ArticleResult(article.text, labels, scores, out)

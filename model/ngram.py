@@ -2,6 +2,7 @@
 Platt-calibrated. Stored as JSON (vocabulary) + safetensors (weights): no pickles."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -46,6 +47,8 @@ class NgramTagger(Tagger):
         self.intercept = np.asarray(intercept, dtype=np.float32)  # (n_labels,)
         self.platt = np.asarray(platt, dtype=np.float32)          # (n_labels, 2): p = sigmoid(a*z + b)
         self.features = vectorizer.get_feature_names_out()
+        # per instance, so a replaced model is not kept alive by a class-level cache
+        self._occurrences = functools.lru_cache(maxsize=256)(self._find_occurrences)
 
     def decision(self, texts: list[str]) -> np.ndarray:
         X = self.vectorizer.transform(texts)
@@ -55,19 +58,37 @@ class NgramTagger(Tagger):
         z = self.decision(texts)
         return 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * z + self.platt[:, 1])))
 
+    def _find_occurrences(self, text: str):
+        """Label-independent part of `explain`, shared by all labels of a paragraph: the
+        paragraph's features and every position where one of them occurs."""
+        row = self.vectorizer.transform([text])
+        present = set(row.indices.tolist())
+        haystack = preprocess(text)
+        vocabulary = self.vectorizer.vocabulary_
+        starts, lengths, features = [], [], []
+        for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
+            for i in range(len(haystack) - n + 1):
+                feature = vocabulary.get(haystack[i:i + n])
+                if feature in present:
+                    starts.append(i)
+                    lengths.append(n)
+                    features.append(feature)
+        return haystack, row.indices, row.data, np.array(starts, dtype=int), np.array(lengths), np.array(features)
+
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
         """Spread each n-gram's contribution over the characters it covers, then return the runs
         of characters scoring at least a quarter of the best one. Overlapping n-grams share
         credit, so a phrase like 养号 outranks a frequent generic gram."""
-        row = self.vectorizer.transform([text])
-        contrib = row.data * self.coef[label_index, row.indices] * self.platt[label_index, 0]
-        haystack = preprocess(text)
-        per_char = np.zeros(len(haystack))
-        for k, gram_index in enumerate(row.indices):
-            gram = self.features[gram_index]
-            starts = [m.start() for m in re.finditer(f"(?={re.escape(gram)})", haystack)]
-            for start in starts:
-                per_char[start:start + len(gram)] += contrib[k] / (len(gram) * len(starts))
+        haystack, indices, values, starts, lengths, features = self._occurrences(text)
+        weights = values * self.coef[label_index, indices] * self.platt[label_index, 0]
+        per_char = np.zeros(len(haystack) + 1)
+        if len(features):
+            contrib = dict(zip(indices.tolist(), weights.tolist()))
+            _, inverse, counts = np.unique(features, return_inverse=True, return_counts=True)
+            share = np.array([contrib[f] for f in features.tolist()]) / (lengths * counts[inverse])
+            np.add.at(per_char, starts, share)          # a difference array: +share at the start,
+            np.add.at(per_char, starts + lengths, -share)  # -share just past the end
+        per_char = np.cumsum(per_char)[:len(haystack)]
         if len(per_char) == 0 or per_char.max() <= 0:
             return []
         strong = per_char >= 0.25 * per_char.max()
@@ -129,6 +150,23 @@ class KeywordTagger(Tagger):
                 if pattern is not None and pattern.search(norm):
                     out[i, j] = 1.0
         return out
+
+    def _find_occurrences(self, text: str):
+        """Label-independent part of `explain`, shared by all labels of a paragraph: the
+        paragraph's features and every position where one of them occurs."""
+        row = self.vectorizer.transform([text])
+        present = set(row.indices.tolist())
+        haystack = preprocess(text)
+        vocabulary = self.vectorizer.vocabulary_
+        starts, lengths, features = [], [], []
+        for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
+            for i in range(len(haystack) - n + 1):
+                feature = vocabulary.get(haystack[i:i + n])
+                if feature in present:
+                    starts.append(i)
+                    lengths.append(n)
+                    features.append(feature)
+        return haystack, row.indices, row.data, np.array(starts, dtype=int), np.array(lengths), np.array(features)
 
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
         pattern = self.patterns[label_index]

@@ -1,10 +1,30 @@
-"""Split an article into case paragraphs, keeping character offsets into the text."""
+"""Split an article into case paragraphs, dropping boilerplate.
+
+One segmenter serves the CLI, the service and batch tagging. The result's `text` is the cleaned
+article (paragraphs joined by blank lines); every offset points into it.
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-_BLOCK = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|\Z))+")  # a run of non-blank lines
+from .markup import to_plain
+
+# Lines that WeChat, news sites and police accounts wrap around the article itself.
+_BOILERPLATE = re.compile(
+    r"^(?:微信扫一扫.*|关注该公众号|使用小程序|使用完整服务|继续滑动看下一个|向上滑动看下一个|轻触阅读原文|阅读原文|"
+    r"预览时标签不可点|知道了|取消|允许|×|分析|视频|小程序|赞|在看|分享|留言|收藏|听过|写留言|"
+    r"[，,]?轻点两下取消(?:赞|在看)|←?扫码关注我们|扫码订阅.*|点击(?:下图|上方|蓝字).{0,12}|最新评论|举报/?反馈|"
+    r"\**END\**|-+\s*END\s*-+|分享收藏点赞在看|好看你就分享.*|.*点个三连吧[！!]?|(?:编辑|责编|责任编辑|审核|来源|图片|"
+    r"文字|作者|文字/编辑|图/文|校对|监制|出品)\s*[:：/｜|].{0,30}|[（(]来源[:：].{0,30}[）)]|.{0,16}(?:融媒体中心|公众号)出品|"
+    r"征订热线.{0,20}|邮发代号.{0,12}|海量资讯.{0,20}APP)$")
+_RELATED = re.compile(r"^(?:相关阅读|阅读推荐|推荐阅读|往期推荐|往期回顾|延伸阅读|相关新闻|热门推荐)[:：]?$")
+_ONLY_PUNCT = re.compile(r"^[\W_]*$")
+_SENTENCE_END = "。！？；!?;…”」』"
+# A new case starts at a numbering marker at the start of the text or after a sentence end.
+_CASE_START = re.compile(r"(?:(?<=[。！？；!?;])|(?<=^))\s*(?=(?:\d{1,2}[、．.](?!\d)|[一二三四五六七八九十]{1,3}、|"
+                         r"[（(][一二三四五六七八九十\d]{1,3}[）)]))")
+_HARD_WRAP = 40  # a line this long that does not end a sentence continues on the next line
 
 
 @dataclass(frozen=True)
@@ -14,12 +34,64 @@ class Paragraph:
     text: str
 
 
-def segment(text: str) -> list[Paragraph]:
-    """Paragraphs separated by blank lines, stripped; `text[p.start:p.end] == p.text`."""
-    out = []
-    for m in _BLOCK.finditer(text):
-        block = m.group()
-        start = m.start() + len(block) - len(block.lstrip())
-        end = m.end() - (len(block) - len(block.rstrip()))
-        out.append(Paragraph(start, end, text[start:end]))
+@dataclass(frozen=True)
+class Article:
+    text: str                    # the cleaned article
+    paragraphs: list[Paragraph]
+
+
+def is_boilerplate(line: str) -> bool:
+    return bool(_ONLY_PUNCT.match(line) or _BOILERPLATE.match(line) or len(line) < 2)
+
+
+def _lines(text: str) -> list[str]:
+    lines = []
+    for raw in text.split("\n"):
+        line = re.sub(r"[ \t\u3000\u00a0]+", " ", raw).strip()
+        if _RELATED.match(line):
+            break  # related-reading lists run to the end of the article
+        if re.match(r"^[-*+]\s", raw.strip()) and len(line) <= 8:
+            continue  # tag clouds and keyword lists under the article
+        line = re.sub(r"^[-*+]\s+", "", line)
+        lines.append("" if is_boilerplate(line) else line)
+    return lines
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Each line is a paragraph, except that a long line that does not end a sentence is
+    hard-wrapped text and continues on the next line."""
+    out, current = [], ""
+    for line in lines:
+        if not line:
+            if current:
+                out.append(current)
+            current = ""
+            continue
+        current += line
+        if len(line) < _HARD_WRAP or line[-1] in _SENTENCE_END:
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
     return out
+
+
+def split_cases(paragraph: str) -> list[str]:
+    """'1、…。2、…' → one paragraph per numbered case."""
+    cuts = [m.start() for m in _CASE_START.finditer(paragraph) if m.start() > 0]
+    pieces = [paragraph[a:b].strip() for a, b in zip([0] + cuts, cuts + [len(paragraph)])]
+    return [p for p in pieces if p]
+
+
+def segment(text: str, fmt: str = "auto") -> Article:
+    """Clean an article ('auto', 'text', 'html' or 'markdown') and split it into paragraphs."""
+    pieces = []
+    for para in _paragraphs(_lines(to_plain(text, fmt))):
+        for case in split_cases(para):
+            if not pieces or case != pieces[-1]:  # pages often repeat the title
+                pieces.append(case)
+    paragraphs, position = [], 0
+    for piece in pieces:
+        paragraphs.append(Paragraph(position, position + len(piece), piece))
+        position += len(piece) + 2
+    return Article("\n\n".join(pieces), paragraphs)

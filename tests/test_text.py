@@ -21,9 +21,14 @@ def test_near_twin_similarity_sees_through_script_differences():
     assert jaccard(a, b) == 1.0
 
 
-def test_segment_keeps_offsets_into_the_text():
-    text = "\n  第一段。\n\n第二段\n第二行  \n \n\n第三段"
-    paragraphs = segment(text)
-    assert [p.text for p in paragraphs] == ["第一段。", "第二段\n第二行", "第三段"]
-    assert all(text[p.start:p.end] == p.text for p in paragraphs)
-    assert segment("") == [] and segment(" \n\t\n") == []
+def test_segment_keeps_offsets_into_the_cleaned_text():
+    article = segment("\n  第一段。\n\n第二段标题\n第二段正文。  \n \n\n第三段", fmt="text")
+    assert [p.text for p in article.paragraphs] == ["第一段。", "第二段标题", "第二段正文。", "第三段"]
+    assert all(article.text[p.start:p.end] == p.text for p in article.paragraphs)
+    assert segment("").paragraphs == [] and segment(" \n\t\n").paragraphs == []
+
+
+def test_hard_wrapped_lines_are_joined():
+    line = "近年来，电信网络诈骗、跨境网络赌博、网络水军等突出网络违法犯罪高发，滋生出由卡商、号商"
+    article = segment(f"{line}\n组成的网络账号黑色产业链。\n下一段。", fmt="text")
+    assert [p.text for p in article.paragraphs] == [line + "组成的网络账号黑色产业链。", "下一段。"]

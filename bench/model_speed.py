@@ -1,7 +1,7 @@
 """Paragraphs/s and peak memory of each backend on the same paragraphs, as ratios to n-gram.
 
-    python bench/models.py                 # 2,000 paragraphs, every backend (BERT-base takes minutes)
-    python bench/models.py --n 500 --backends ngram tiny-bert
+    python bench/model_speed.py                 # 2,000 paragraphs, every backend (BERT-base takes minutes)
+    python bench/model_speed.py --n 500 --backends ngram tiny-bert
 
 Each backend runs in its own subprocess so that peak RSS is its own. BERT models are random-init
 (no weights can be downloaded here): speed and memory depend on the architecture, not the
@@ -50,16 +50,12 @@ def build_bert(out: Path, size: str) -> None:
     BertModel(config).save_pretrained(out, safe_serialization=True)
 
 
-def make_tagger(backend: str, work: Path):
-    """Returns (tagger, quality) where quality compares against gold or against fp32."""
+def prepare(size: str, work: Path) -> Path:
+    """Build a BERT model directory of `size` ('tiny': fine-tuned briefly; 'base': random init)."""
     from labels import load_taxonomy
-    from model import load_tagger
     from model.artifacts import write_manifest
 
-    if backend == "ngram":
-        return load_tagger(), None
     taxonomy = load_taxonomy()
-    size = "tiny" if backend.startswith("tiny") else "base"
     base, out = work / f"{size}-base", work / f"{size}-model"
     build_bert(base, size)
     if size == "tiny":
@@ -74,48 +70,56 @@ def make_tagger(backend: str, work: Path):
         tagger = BertTagger.from_pretrained(str(base), taxonomy.ids, max_length=128, stride=32)
     tagger.batch_size = 32
     tagger.save(out)
-    write_manifest(out, backend="bert", name=backend, version="bench", labels=taxonomy.ids,
+    write_manifest(out, backend="bert", name=f"{size}-bench", version="bench", labels=taxonomy.ids,
                    taxonomy_version=taxonomy.version, thresholds=[0.5] * len(taxonomy.ids))
-    return load_tagger(out, quantize="int8" if backend.endswith("int8") else None), out
-
-
-def quality(tagger, fp32_dir, sample: list[str]) -> dict:
-    """Test-split macro-F1 (trained models), and agreement with the fp32 model for int8."""
-    from dataclasses import asdict as _asdict
-
-    from labels import load_taxonomy
-    from labels.corpus import load_split
-    from model import load_tagger
-    from training.evaluate import evaluate
-
-    out = {}
-    if tagger.backend == "ngram" or tagger.name.startswith("tiny"):
-        rows = [_asdict(r) for r in load_split("test")]
-        out["test_macro_f1"] = evaluate(tagger, rows, load_taxonomy()).metrics["model"]["macro"]["f1"]
-    if getattr(tagger, "quantized", False):
-        reference = load_tagger(fp32_dir)
-        a, b = reference.predict_proba(sample), tagger.predict_proba(sample)
-        out["max_abs_prob_diff_vs_fp32"] = round(float(abs(a - b).max()), 4)
-        out["label_agreement_vs_fp32"] = round(float(((a >= 0.5) == (b >= 0.5)).mean()), 4)
     return out
 
 
-def run_one(backend: str, n: int) -> dict:
+def load(backend: str, model_dir: str | None):
+    from model import load_tagger
+
+    return load_tagger(model_dir, quantize="int8" if backend.endswith("int8") else None)
+
+
+def measure(backend: str, model_dir: str | None, n: int) -> dict:
+    """Runs in its own process: load, warm up, time; peak RSS is this process's own."""
     if backend != "ngram":  # the n-gram path never imports torch; keep its memory honest
         import torch
         torch.set_num_threads(2)
     texts = paragraphs(n)
-    with tempfile.TemporaryDirectory() as tmp:
-        tagger, fp32_dir = make_tagger(backend, Path(tmp))
-        tagger.predict_proba(texts[:16])  # warm-up
-        start = time.perf_counter()
-        tagger.predict_proba(texts)
-        elapsed = time.perf_counter() - start
-        result = {"backend": backend, "paragraphs": n, "seconds": round(elapsed, 2),
-                  "paragraphs_per_s": round(n / elapsed, 2),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-        result.update(quality(tagger, fp32_dir, texts[:200]))
-    return result
+    tagger = load(backend, model_dir)
+    tagger.predict_proba(texts[:16])  # warm-up
+    start = time.perf_counter()
+    tagger.predict_proba(texts)
+    elapsed = time.perf_counter() - start
+    return {"backend": backend, "paragraphs": n, "seconds": round(elapsed, 2), "paragraphs_per_s": round(n / elapsed, 2),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space, so unlike ru_maxrss it is
+    not inherited from the parent across fork+exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def quality(backend: str, model_dir: str | None, sample: list[str]) -> dict:
+    """Test-split macro-F1 for trained models; agreement with fp32 for int8 variants."""
+    from labels import load_taxonomy
+    from labels.corpus import load_split
+    from training.evaluate import evaluate
+
+    out, tagger = {}, load(backend, model_dir)
+    if not backend.startswith("bert-base"):  # random-init BERT-base has no meaningful accuracy
+        rows = [asdict(r) for r in load_split("test")]
+        out["test_macro_f1"] = evaluate(tagger, rows, load_taxonomy()).metrics["model"]["macro"]["f1"]
+    if backend.endswith("int8"):
+        a, b = load(backend[:-5], model_dir).predict_proba(sample), tagger.predict_proba(sample)
+        out["max_abs_prob_diff_vs_fp32"] = round(float(abs(a - b).max()), 4)
+        out["label_agreement_vs_fp32"] = round(float(((a >= 0.5) == (b >= 0.5)).mean()), 4)
+    return out
 
 
 def main() -> None:
@@ -123,18 +127,25 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
     parser.add_argument("--one", choices=BACKENDS, help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.n)))
+        print(json.dumps(measure(args.one, args.model_dir, args.n)))
         return
     results = []
-    for backend in args.backends:
-        proc = subprocess.run([sys.executable, __file__, "--one", backend, "--n", str(args.n)],
-                              capture_output=True, text=True)
-        if proc.returncode:
-            sys.exit(f"{backend} failed:\n{proc.stderr[-2000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"done: {backend}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {size: str(prepare(size, Path(tmp))) for size in ("tiny", "base")
+                if any(b.startswith(f"{size}-bert" if size == "tiny" else "bert-base") for b in args.backends)}
+        for backend in args.backends:
+            model_dir = None if backend == "ngram" else dirs["tiny" if backend.startswith("tiny") else "base"]
+            command = [sys.executable, __file__, "--one", backend, "--n", str(args.n)]
+            proc = subprocess.run(command + (["--model-dir", model_dir] if model_dir else []), capture_output=True, text=True)
+            if proc.returncode:
+                sys.exit(f"{backend} failed:\n{proc.stderr[-2000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            result.update(quality(backend, model_dir, paragraphs(200)))
+            results.append(result)
+            print(f"done: {backend}", file=sys.stderr)
     base = next((r for r in results if r["backend"] == "ngram"), results[0])
     print(f"{args.n} paragraphs from the corpus, 2 threads; ratios are to {base['backend']} in this run\n")
     print(f"{'backend':<16}{'para/s':>10}{'x speed':>10}{'peak MB':>10}{'x memory':>10}  quality")

@@ -1,0 +1,57 @@
+"""Wire the FastAPI application together."""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from model import ModelLoadError
+
+from .errors import RequestGuard, install_handlers
+from .metrics import Metrics
+from .routes import router
+from .settings import Settings
+from .state import InferencePool, ModelHolder
+
+log = logging.getLogger("heichan.service")
+DESCRIPTION = """Tag Chinese police bulletins and news reports about the online-account black market.
+
+POST an article as it was scraped (text, HTML or Markdown, WeChat boilerplate included): the
+service splits it into case paragraphs and returns labels, probabilities and evidence spans.
+Errors are JSON `{"error": {"code", "message", "request_id"}}` with stable codes."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+    holder = ModelHolder(on_swap=lambda t: metrics.set_model(t.name, t.version, t.taxonomy_version))
+    pool = InferencePool(settings.workers, settings.max_pending)
+
+    def load_initial() -> None:
+        try:
+            holder.load(settings.model_dir)
+        except ModelLoadError as exc:
+            holder.error = f"cannot load the model: {exc}"
+            log.error(holder.error)
+
+    loading = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # The lifespan may run more than once (some ASGI test transports restart it per call):
+        # the pool restarts each time, the model loads only once.
+        pool.start()
+        if holder.tagger is None and loading.acquire(blocking=False):
+            # load in the background: /healthz answers at once, /readyz turns 200 when the model is in
+            threading.Thread(target=load_initial, name="heichan-load", daemon=True).start()
+        yield
+        pool.shutdown()
+
+    app = FastAPI(title="heichan", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings, app.state.metrics, app.state.holder, app.state.pool = settings, metrics, holder, pool
+    install_handlers(app)
+    app.include_router(router)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    return app
