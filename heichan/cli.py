@@ -154,6 +154,25 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from batch import BatchConfig, BatchError, run_batch
+
+    try:
+        cfg = BatchConfig(input=args.input, out=args.out, resume=args.resume, workers=args.workers,
+                          paragraphs=args.paragraphs, errors=args.errors, text_field=args.text_field,
+                          id_field=args.id_field, format=args.format, output_format=args.output_format,
+                          model=args.model, chunk_size=args.chunk_size, fail_fast=args.fail_fast)
+        if args.engine == "ray":
+            from batch.ray_engine import run_ray
+            summary = run_ray(cfg, address=args.ray_address)
+        else:
+            summary = run_batch(cfg)
+    except BatchError as exc:
+        raise UserError(str(exc)) from exc
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heichan", description="Tag Chinese reports about the online-account black market.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -183,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--models-dir", help="where /v1/admin/reload looks up models by name (default: $HEICHAN_MODELS_DIR or ./models)")
     serve.add_argument("--workers", type=int, help="inference threads (default: $HEICHAN_WORKERS or 2)")
 
+    batch = sub.add_parser("batch", help="tag an archive: JSONL (gz/zst, - for stdin), CSV, Parquet or a directory")
+    batch.add_argument("input")
+    batch.add_argument("--out", required=True, help="output file (.jsonl, .csv or .parquet; a directory with --engine ray)")
+    batch.add_argument("--resume", action="store_true", help="finish an interrupted run")
+    batch.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    batch.add_argument("--paragraphs", action="store_true", help="include per-paragraph results with evidence")
+    batch.add_argument("--errors", help="errors file (default: OUT.errors.jsonl)")
+    batch.add_argument("--text-field", default="text")
+    batch.add_argument("--id-field", default="id")
+    batch.add_argument("--format", default="auto", choices=["auto", "text", "html", "markdown"],
+                       help="format of the text column (directories: from the file suffix)")
+    batch.add_argument("--output-format", choices=["jsonl", "csv", "parquet"], help="default: from OUT's suffix")
+    batch.add_argument("--model", help="model directory (default: the shipped model)")
+    batch.add_argument("--chunk-size", type=int, default=256, help="articles per committed chunk")
+    batch.add_argument("--fail-fast", action="store_true", help="stop at the first bad row")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local")
+    batch.add_argument("--ray-address", help="Ray cluster address for --engine ray (default: start a local instance)")
+
     sub.add_parser("train", help="train a model; `heichan train --help` lists the options", add_help=False)
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate a model against gold labels")
@@ -205,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, rest)
-        commands = {"labels": cmd_labels, "data": cmd_data, "tag": cmd_tag, "eval": cmd_eval, "serve": cmd_serve}
+        commands = {"labels": cmd_labels, "data": cmd_data, "tag": cmd_tag, "eval": cmd_eval, "serve": cmd_serve,
+                    "batch": cmd_batch}
         return commands[args.command](args)
     except BrokenPipeError:  # e.g. `heichan labels | head`
         sys.stderr.close()
