@@ -4,6 +4,10 @@ The tagger is applied with `map_batches` by a pool of actors (each loads the mod
 records have the same shape as the local engine's. Output is a directory of files (Ray writes
 one per block); errors go to `OUT.errors/`. Resume is Ray's business here (task retries); for
 `kill -9`-safe resume on one machine use the local engine.
+
+Differences from the local engine: output order across Ray's files is not guaranteed (ids carry
+identity); Ray decodes JSONL input a block at a time, so invalid UTF-8 fails that file instead of
+one row; bad rows are otherwise reported exactly as the local engine reports them.
 """
 from __future__ import annotations
 

@@ -151,23 +151,6 @@ class KeywordTagger(Tagger):
                     out[i, j] = 1.0
         return out
 
-    def _find_occurrences(self, text: str):
-        """Label-independent part of `explain`, shared by all labels of a paragraph: the
-        paragraph's features and every position where one of them occurs."""
-        row = self.vectorizer.transform([text])
-        present = set(row.indices.tolist())
-        haystack = preprocess(text)
-        vocabulary = self.vectorizer.vocabulary_
-        starts, lengths, features = [], [], []
-        for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
-            for i in range(len(haystack) - n + 1):
-                feature = vocabulary.get(haystack[i:i + n])
-                if feature in present:
-                    starts.append(i)
-                    lengths.append(n)
-                    features.append(feature)
-        return haystack, row.indices, row.data, np.array(starts, dtype=int), np.array(lengths), np.array(features)
-
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
         pattern = self.patterns[label_index]
         if pattern is None:
