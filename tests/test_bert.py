@@ -5,7 +5,6 @@ import time
 import numpy as np
 import pytest
 
-from labels.corpus import load_split
 from model import ModelLoadError, load_tagger
 from model.artifacts import write_manifest
 from model.bert import resolve_pretrained

@@ -1,6 +1,5 @@
 import json
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 

@@ -141,7 +141,7 @@ def test_unexpected_errors_are_500_without_a_stack_trace(client, monkeypatch):
         raise RuntimeError("secret internal detail")
     monkeypatch.setattr("service.routes.tag_article", boom)
     r = TestClient(client.app, raise_server_exceptions=False).post("/v1/tag", json={"text": CASE})  # no second lifespan
-    body = error(r, 500, "internal_error")
+    error(r, 500, "internal_error")
     assert "secret" not in r.text
 
 

@@ -1,5 +1,4 @@
 """Property-based fuzzing of every operation from the app's own OpenAPI schema: no 5xx."""
-import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
