@@ -97,9 +97,13 @@ def cmd_tag(args) -> int:
 
 
 def cmd_train(args, rest: list[str]) -> int:
+    from model import ModelLoadError
     from training.train import main as train_main
 
-    train_main(rest)
+    try:
+        train_main(rest)
+    except (ModelLoadError, OSError) as exc:
+        raise UserError(str(exc)) from exc
     return 0
 
 

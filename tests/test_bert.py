@@ -88,6 +88,15 @@ def test_missing_local_base_model_is_a_clear_error(tmp_path):
         resolve_pretrained(str(tmp_path / "empty"))
 
 
+def test_train_command_reports_a_missing_base_model_without_a_traceback(tmp_path, capsys):
+    from heichan.cli import main
+
+    assert main(["train", "--backend", "bert", "--base-model", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
+    assert main(["train", "--data-dir", str(tmp_path / "no-data"), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a model directory" in err and "train.jsonl" in err and "Traceback" not in err
+
+
 def test_uncached_hub_id_fails_fast_offline(tmp_path, monkeypatch):
     """Offline (as here and in CI) an uncached hub id must fail within seconds, never hang."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
