@@ -42,10 +42,6 @@ class Taxonomy:
                 return label
         raise TaxonomyError(f"unknown label {label_id!r}. Known labels: {sorted(self.ids)}")
 
-    def judged_at(self, version: int) -> list[bool]:
-        """Which labels an annotation made under taxonomy `version` has judged (since <= version)."""
-        return [label.since <= version for label in self.labels]
-
     def to_dict(self) -> dict:
         return {
             "version": self.version,

@@ -22,8 +22,9 @@ def tag_article(tagger: Tagger, text: str, evidence: bool = True,
                 thresholds: float | dict[str, float] | None = None, fmt: str = "auto") -> ArticleResult:
     """Segment `text` (format 'auto', 'text', 'html' or 'markdown') and tag it.
 
-    Offsets point into the cleaned article text, `ArticleResult.text`. Article-level rule: a label's article score is its highest paragraph score, and the
-    article carries a label when at least one paragraph carries it. A case is often told in
+    Offsets point into the cleaned article text, `ArticleResult.text`. Article-level rule: a
+    label's article score is its highest paragraph score, and the article carries a label when
+    at least one paragraph carries it. A case is often told in
     one paragraph of a long report; averaging would drown it."""
     article = segment(text, fmt)
     paragraphs = article.paragraphs
