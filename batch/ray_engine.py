@@ -24,11 +24,11 @@ class _Tagger:
     """Ray actor: loads the model once, tags batches of valid items."""
 
     def __init__(self, model_dir: str | None, paragraphs: bool):
-        from model import load_tagger
+        from heichan.model import load_tagger
         self.tagger, self.paragraphs = load_tagger(model_dir), paragraphs
 
     def __call__(self, batch: dict) -> dict:
-        from model import tag_article
+        from heichan.model import tag_article
 
         out = {"id": [], "labels": [], "scores": []}
         if self.paragraphs:

@@ -48,13 +48,13 @@ class BatchConfig:
 
 def _init_worker(model_dir: str | None) -> None:
     global _tagger
-    from model import load_tagger
+    from heichan.model import load_tagger
     _tagger = load_tagger(model_dir)
 
 
 def tag_chunk(items: list[tuple[str, str, str]], paragraphs: bool) -> list[dict | str]:
     """Tag (id, text, format) items: a record per item, or an error message string."""
-    from model import tag_article
+    from heichan.model import tag_article
 
     out = []
     for rid, text, fmt in items:
@@ -115,7 +115,7 @@ class _Progress:
 
 def run_batch(cfg: BatchConfig) -> dict:
     """Run (or resume) a batch job; returns the summary."""
-    from model import ModelLoadError, load_tagger
+    from heichan.model import ModelLoadError, load_tagger
 
     started = time.monotonic()
     try:

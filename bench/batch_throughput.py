@@ -20,13 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def make_archive(path: Path, rows: int, seed: int = 0) -> None:
     """Articles of 1–4 corpus paragraphs, about 1 KB each on average."""
-    from labels.corpus import load_split
+    from heichan.labels.corpus import load_split
 
     texts = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
     rng = random.Random(seed)
@@ -66,7 +64,7 @@ def run(archive: Path, workers: int, out: Path) -> dict:
 
 
 def bare_model(archive: Path, seconds: float) -> tuple[float, float]:
-    from model import load_tagger, tag_article
+    from heichan.model import load_tagger, tag_article
 
     tagger = load_tagger()
     texts = []

@@ -20,13 +20,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 BACKENDS = ["ngram", "tiny-bert", "tiny-bert-int8", "bert-base", "bert-base-int8"]
 
 
 def paragraphs(n: int) -> list[str]:
-    from labels.corpus import load_split
+    from heichan.labels.corpus import load_split
 
     texts = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
     return [texts[i % len(texts)] for i in range(n)]
@@ -36,7 +34,7 @@ def build_bert(out: Path, size: str) -> None:
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    from model.text import normalize
+    from heichan.model.text import normalize
 
     chars = sorted({c for t in paragraphs(5000) for c in normalize(t).lower() if not c.isspace()})
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars)}
@@ -52,21 +50,21 @@ def build_bert(out: Path, size: str) -> None:
 
 def prepare(size: str, work: Path) -> Path:
     """Build a BERT model directory of `size` ('tiny': fine-tuned briefly; 'base': random init)."""
-    from labels import load_taxonomy
-    from model.artifacts import write_manifest
+    from heichan.labels import load_taxonomy
+    from heichan.model.artifacts import write_manifest
 
     taxonomy = load_taxonomy()
     base, out = work / f"{size}-base", work / f"{size}-model"
     build_bert(base, size)
     if size == "tiny":
-        from labels.corpus import load_split
-        from training.bert import fine_tune
-        from training.data import to_labelled_set
+        from heichan.labels.corpus import load_split
+        from heichan.training.bert import fine_tune
+        from heichan.training.data import to_labelled_set
         train, dev = (to_labelled_set([asdict(r) for r in load_split(s)], taxonomy.ids, taxonomy) for s in ("train", "dev"))
         tagger, _ = fine_tune(train, dev, taxonomy.ids, str(base), epochs=3, batch_size=16, learning_rate=5e-3,
                               max_length=128, stride=32, progress=False)
     else:
-        from model.bert import BertTagger
+        from heichan.model.bert import BertTagger
         tagger = BertTagger.from_pretrained(str(base), taxonomy.ids, max_length=128, stride=32)
     tagger.batch_size = 32
     tagger.save(out)
@@ -76,7 +74,7 @@ def prepare(size: str, work: Path) -> Path:
 
 
 def load(backend: str, model_dir: str | None):
-    from model import load_tagger
+    from heichan.model import load_tagger
 
     return load_tagger(model_dir, quantize="int8" if backend.endswith("int8") else None)
 
@@ -107,9 +105,9 @@ def peak_rss_mb() -> float:
 
 def quality(backend: str, model_dir: str | None, sample: list[str]) -> dict:
     """Test-split macro-F1 for trained models; agreement with fp32 for int8 variants."""
-    from labels import load_taxonomy
-    from labels.corpus import load_split
-    from training.evaluate import evaluate
+    from heichan.labels import load_taxonomy
+    from heichan.labels.corpus import load_split
+    from heichan.training.evaluate import evaluate
 
     out, tagger = {}, load(backend, model_dir)
     if not backend.startswith("bert-base"):  # random-init BERT-base has no meaningful accuracy

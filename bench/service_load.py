@@ -18,15 +18,13 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from service.launch import start_server, stop_server  # noqa: E402
+from heichan.service.launch import start_server, stop_server
 
 
 def articles_3kb(count: int = 200) -> list[str]:
     """Distinct 3 KB articles of consecutive corpus paragraphs. Requests rotate through them, so
     no cache sees the same paragraph twice within its capacity."""
-    from labels.corpus import load_split
+    from heichan.labels.corpus import load_split
 
     paragraphs = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
     out, i = [], 0
@@ -43,7 +41,7 @@ def articles_3kb(count: int = 200) -> list[str]:
 
 def bare_model(articles: list[str], seconds: float) -> float:
     """Paragraphs/s of segment + tag with evidence in this process: what a request does."""
-    from model import load_tagger, tag_article
+    from heichan.model import load_tagger, tag_article
 
     tagger = load_tagger()
     paragraphs, k, start = 0, 0, time.perf_counter()

@@ -8,8 +8,8 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from labels import TaxonomyError, load_taxonomy
-from labels.taxonomy import TAXONOMY_PATH
+from heichan.labels import TaxonomyError, load_taxonomy
+from heichan.labels.taxonomy import TAXONOMY_PATH
 
 EXIT_USAGE = 2
 
@@ -47,8 +47,8 @@ def cmd_labels(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from labels.check import check_files, format_report
-    from labels.corpus import DATA_DIR, SPLITS, CorpusError, build_corpus
+    from heichan.labels.check import check_files, format_report
+    from heichan.labels.corpus import DATA_DIR, SPLITS, CorpusError, build_corpus
 
     taxonomy = load_taxonomy(args.taxonomy)
     data_dir = Path(args.data_dir) if args.data_dir else DATA_DIR
@@ -65,7 +65,7 @@ def cmd_data(args) -> int:
 
 
 def _load(model_dir: str | None, taxonomy_path: str, **options):
-    from model import ModelLoadError, load_tagger
+    from heichan.model import ModelLoadError, load_tagger
 
     try:
         return load_tagger(model_dir, load_taxonomy(taxonomy_path), **options)
@@ -74,7 +74,7 @@ def _load(model_dir: str | None, taxonomy_path: str, **options):
 
 
 def cmd_tag(args) -> int:
-    from model import tag_article
+    from heichan.model import tag_article
 
     text = read_text(args.file)
     if not text.strip():
@@ -97,8 +97,8 @@ def cmd_tag(args) -> int:
 
 
 def cmd_train(args, rest: list[str]) -> int:
-    from model import ModelLoadError
-    from training.train import main as train_main
+    from heichan.model import ModelLoadError
+    from heichan.training.train import main as train_main
 
     try:
         train_main(rest)
@@ -110,9 +110,9 @@ def cmd_train(args, rest: list[str]) -> int:
 def cmd_eval(args) -> int:
     from dataclasses import asdict
 
-    from labels.corpus import DATA_DIR, CorpusError, load_split, read_jsonl
-    from training.evaluate import evaluate, format_evaluation, write_predictions
-    from training.report import write_report
+    from heichan.labels.corpus import DATA_DIR, CorpusError, load_split, read_jsonl
+    from heichan.training.evaluate import evaluate, format_evaluation, write_predictions
+    from heichan.training.report import write_report
 
     taxonomy = load_taxonomy(args.taxonomy)
     tagger = _load(args.model_dir, args.taxonomy)
@@ -148,7 +148,7 @@ def cmd_eval(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from service import Settings, create_app
+    from heichan.service import Settings, create_app
 
     overrides = {k: v for k, v in {"model_dir": args.model, "models_dir": args.models_dir, "workers": args.workers}.items()
                  if v is not None}
@@ -159,7 +159,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from batch import BatchConfig, BatchError, run_batch
+    from heichan.batch import BatchConfig, BatchError, run_batch
 
     try:
         cfg = BatchConfig(input=args.input, out=args.out, resume=args.resume, workers=args.workers,
@@ -167,7 +167,7 @@ def cmd_batch(args) -> int:
                           id_field=args.id_field, format=args.format, output_format=args.output_format,
                           model=args.model, chunk_size=args.chunk_size, fail_fast=args.fail_fast)
         if args.engine == "ray":
-            from batch.ray_engine import run_ray
+            from heichan.batch.ray_engine import run_ray
             summary = run_ray(cfg, address=args.ray_address)
         else:
             summary = run_batch(cfg)

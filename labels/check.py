@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.text import is_traditional, normalize
+from heichan.model.text import is_traditional, normalize
 
 from .corpus import NEAR_TWIN_JACCARD, near_twin_pairs
 from .taxonomy import Taxonomy

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model.text import char_ngrams, jaccard
+from heichan.model.text import char_ngrams, jaccard
 
 from .taxonomy import Taxonomy
 

@@ -1,4 +1,6 @@
 """Taggers: one interface (`Tagger`), two real backends (n-gram default, BERT)."""
+if __name__ != "heichan.model":  # the folder model/ is installed as heichan.model only
+    raise ImportError(f"import heichan.model, not {__name__}: heichan installs model/ as heichan.model")
 from .article import ArticleResult, tag_article
 from .artifacts import ModelLoadError
 from .segment import Article, Paragraph, segment

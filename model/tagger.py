@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labels import Taxonomy, load_taxonomy
+from heichan.labels import Taxonomy, load_taxonomy
 
 from .artifacts import ModelLoadError, read_manifest
 

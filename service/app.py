@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from model import ModelLoadError
+from heichan.model import ModelLoadError
 
 from .errors import RequestGuard, install_handlers
 from .metrics import Metrics

@@ -8,8 +8,8 @@ from pathlib import Path
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from labels import load_taxonomy
-from model import ModelLoadError, Tagger, tag_article
+from heichan.labels import load_taxonomy
+from heichan.model import ModelLoadError, Tagger, tag_article
 
 from .errors import ApiError, error_body
 from .schemas import (BatchRequest, BatchResponse, ErrorResponse, ModelInfo, ReloadRequest, ReloadResponse, TagRequest,

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from model import Tagger, load_tagger
+from heichan.model import Tagger, load_tagger
 
 from .errors import ApiError
 

@@ -1,10 +1,16 @@
+import json
 import shutil
+import time
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
-from labels import load_taxonomy
-from labels.corpus import DATA_DIR, load_split
+from heichan.labels import load_taxonomy
+from heichan.labels.corpus import DATA_DIR, load_split
+from heichan.model import DEFAULT_MODEL_DIR
+from heichan.model.artifacts import MANIFEST
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +36,7 @@ def tiny_bert_dir(tmp_path_factory, splits, taxonomy):
     """A random-init tiny BERT saved like a hub checkpoint; vocabulary = the corpus's characters."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    from model.text import normalize
+    from heichan.model.text import normalize
 
     chars = sorted({c for row in splits["train"] for c in normalize(row["text"]).lower() if not c.isspace()})
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars)}
@@ -42,3 +48,45 @@ def tiny_bert_dir(tmp_path_factory, splits, taxonomy):
                         intermediate_size=37, max_position_embeddings=128)
     BertModel(config).save_pretrained(out, safe_serialization=True)
     return out
+
+
+# Service helpers, shared through fixtures (tests never import each other).
+TOKEN = "test-admin-token-0123456789"
+
+
+def make_models_dir(root: Path) -> Path:
+    """models/v1 (the shipped model), models/v2 (same weights, version 2), models/broken."""
+    models = root / "models"
+    for name, version in (("v1", "1"), ("v2", "2")):
+        shutil.copytree(DEFAULT_MODEL_DIR, models / name)
+        manifest = json.loads((models / name / MANIFEST).read_text(encoding="utf-8"))
+        manifest["version"] = version
+        (models / name / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    shutil.copytree(models / "v1", models / "broken")
+    weights = models / "broken" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"corrupted!")
+    return models
+
+
+def wait_ready(client: TestClient, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while client.get("/readyz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError("service did not become ready")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def admin_token() -> str:
+    return TOKEN
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    return make_models_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def ready():
+    """`ready(client)` waits until the app under test has loaded its model."""
+    return wait_ready

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from batch import BatchConfig, BatchError, run_batch
+from heichan.batch import BatchConfig, BatchError, run_batch
 from heichan.cli import main
-from labels.corpus import load_split
+from heichan.labels.corpus import load_split
 
 BAD_LINES = [b'{"id": "bad-empty", "text": "   "}', b'{"id": "bad-json", "text": ', b'["not", "an", "object"]',
              b'{"text": "no id here"}', b'{"id": "bad-utf8", "text": "\xff\xfe"}', b'{"id": "bad-type", "text": 7}']
@@ -55,17 +55,16 @@ def test_jsonl_archive_in_order_with_errors_reported(tmp_path):
     assert not (tmp_path / "out.jsonl.parts").exists()
 
 
-def test_paragraph_results_match_the_service(tmp_path):
+def test_paragraph_results_match_the_service(tmp_path, ready):
     from fastapi.testclient import TestClient
 
-    from service import Settings, create_app
-    from service_support import wait_ready
+    from heichan.service import Settings, create_app
 
     rows = articles(5, seed=3)
     write_jsonl(tmp_path / "in.jsonl", rows)
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), paragraphs=True))
     with TestClient(create_app(Settings())) as client:
-        wait_ready(client)
+        ready(client)
         for row, record in zip(rows, read_jsonl(tmp_path / "out.jsonl")):
             served = client.post("/v1/tag", json={"text": row["text"]}).json()
             assert {k: record[k] for k in ("text", "labels", "scores", "paragraphs")} == \

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from batch import BatchConfig, run_batch
-from batch.ray_engine import run_ray
+from heichan.batch import BatchConfig, run_batch
+from heichan.batch.ray_engine import run_ray
 from test_batch import articles, read_jsonl, write_jsonl
 
 

@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from model import ModelLoadError, load_tagger
-from model.artifacts import write_manifest
-from model.bert import resolve_pretrained
-from training.bert import fine_tune
-from training.data import to_labelled_set
-from training.train import main as train_main
+from heichan.model import ModelLoadError, load_tagger
+from heichan.model.artifacts import write_manifest
+from heichan.model.bert import resolve_pretrained
+from heichan.training.bert import fine_tune
+from heichan.training.data import to_labelled_set
+from heichan.training.train import main as train_main
 
 LONG = ("某地警方通报，" + "民警在走访中了解到案件的来龙去脉，" * 12 + "最终查明嫌疑人架设猫池设备，为接码平台提供验证码。")
 
@@ -101,7 +101,7 @@ def test_uncached_hub_id_fails_fast_offline(tmp_path, monkeypatch):
     """Offline (as here and in CI) an uncached hub id must fail within seconds, never hang."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-    monkeypatch.setattr("model.bert._hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("heichan.model.bert._hub_reachable", lambda timeout=3.0: False)
     outcome = {}
 
     def attempt():
@@ -120,7 +120,7 @@ def test_uncached_hub_id_fails_fast_offline(tmp_path, monkeypatch):
 
 
 def test_hub_probe_is_bounded_in_time():
-    from model.bert import _hub_reachable
+    from heichan.model.bert import _hub_reachable
 
     start = time.monotonic()
     _hub_reachable(timeout=1.0)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from heichan.cli import main
-from labels.check import check_files
-from labels.corpus import DATA_DIR, SPLITS, CorpusError, build_corpus, parse_authoring_file
-from model.text import is_traditional
+from heichan.labels.check import check_files
+from heichan.labels.corpus import DATA_DIR, SPLITS, CorpusError, build_corpus, parse_authoring_file
+from heichan.model.text import is_traditional
 
 
 def split_paths(data_dir):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import yaml
 
-from labels import load_taxonomy
-from labels.corpus import build_corpus, load_split, parse_authoring_file
-from labels.taxonomy import TAXONOMY_PATH
-from model import load_tagger
-from training.data import to_labelled_set
-from training.evaluate import compute_metrics
-from training.train import main as train_main
+from heichan.labels import load_taxonomy
+from heichan.labels.corpus import build_corpus, load_split, parse_authoring_file
+from heichan.labels.taxonomy import TAXONOMY_PATH
+from heichan.model import load_tagger
+from heichan.training.data import to_labelled_set
+from heichan.training.evaluate import compute_metrics
+from heichan.training.train import main as train_main
 
 FIXTURE = Path(__file__).with_name("fixtures") / "new_label_v2.txt"
 NEW = "ai_face_forgery"

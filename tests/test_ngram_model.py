@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from heichan.cli import main
-from model import DEFAULT_MODEL_DIR, ModelLoadError, load_tagger, tag_article
-from model.artifacts import MANIFEST
+from heichan.model import DEFAULT_MODEL_DIR, ModelLoadError, load_tagger, tag_article
+from heichan.model.artifacts import MANIFEST
 
 CASE = "杭州警方打掉一个藏在写字楼里的“卡池”窝点，嫌疑人把上百张手机卡插入卡池，将收到的验证码上传到接码平台出售。"
 ADVICE = "反诈民警提醒：验证码是保护账户安全的最后一道防线，任何人索要验证码都不要告诉对方。"
@@ -171,7 +171,7 @@ def test_eval_rejects_unknown_labels_in_outside_data(tmp_path, capsys):
 
 
 def test_retraining_the_default_model_reproduces_it(tmp_path):
-    from training.train import main as train_main
+    from heichan.training.train import main as train_main
 
     metrics = train_main(["--out", str(tmp_path / "m"), "--no-progress"])
     retrained, shipped = load_tagger(tmp_path / "m"), load_tagger()

@@ -1,8 +1,8 @@
 """The one segmenter: WeChat boilerplate, HTML, Markdown and numbered case lists."""
 import pytest
 
-from model.markup import detect_format
-from model.segment import segment
+from heichan.model.markup import detect_format
+from heichan.model.segment import segment
 
 CASE_1 = "1、江苏公安机关破获张某等人案。张某等人搭建接码平台，为号商提供验证码。"
 CASE_2 = "2、天津公安机关破获韩某等人案。韩某在网上购买微博账号，贩卖给境外诈骗团伙。"

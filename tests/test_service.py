@@ -5,8 +5,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from service import Settings, create_app
-from service_support import TOKEN, make_models_dir, wait_ready
+from heichan.service import Settings, create_app
 
 CASE = "二、出租屋“猫池”窝点案。民警根据群众举报，在城东一处出租屋内查获猫池设备6台、手机卡900余张。"
 ADVICE = "警方提醒：收到陌生验证码短信，不要转发给任何人。"
@@ -14,15 +13,15 @@ ARTICLE = f"# 市网警通报\n\n{ADVICE}\n\n一、“秒收”接码平台案�
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return make_models_dir(tmp_path_factory.mktemp("svc"))
+def models(models_dir):
+    return models_dir
 
 
 @pytest.fixture(scope="module")
-def client(models):
-    app = create_app(Settings(model_dir=str(models / "v1"), models_dir=models, admin_token=TOKEN, max_batch=4))
+def client(models, admin_token, ready):
+    app = create_app(Settings(model_dir=str(models / "v1"), models_dir=models, admin_token=admin_token, max_batch=4))
     with TestClient(app) as c:
-        wait_ready(c)
+        ready(c)
         yield c
 
 
@@ -139,14 +138,14 @@ def test_openapi_documents_every_field_with_a_chinese_example(client):
 def test_unexpected_errors_are_500_without_a_stack_trace(client, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail")
-    monkeypatch.setattr("service.routes.tag_article", boom)
+    monkeypatch.setattr("heichan.service.routes.tag_article", boom)
     r = TestClient(client.app, raise_server_exceptions=False).post("/v1/tag", json={"text": CASE})  # no second lifespan
     error(r, 500, "internal_error")
     assert "secret" not in r.text
 
 
-def test_admin_reload(client, models):
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+def test_admin_reload(client, models, admin_token):
+    auth = {"Authorization": f"Bearer {admin_token}"}
     error(client.post("/v1/admin/reload", json={"model": "v2"}), 401, "unauthorized")
     error(client.post("/v1/admin/reload", json={"model": "v2"}, headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
     for name in ("../models", "..", "/etc", "v1/../../x", "http://evil.invalid/m", ".hidden"):
@@ -163,11 +162,11 @@ def test_admin_reload(client, models):
     client.post("/v1/admin/reload", json={"model": "v1"}, headers=auth)
 
 
-def test_reload_refuses_symlinks_out_of_the_models_dir(client, models, tmp_path):
+def test_reload_refuses_symlinks_out_of_the_models_dir(client, models, tmp_path, admin_token):
     outside = tmp_path / "outside"
     outside.mkdir()
     (models / "escape").symlink_to(outside)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {admin_token}"}
     error(client.post("/v1/admin/reload", json={"model": "escape"}, headers=auth), 422, "invalid_model_name")
 
 
@@ -189,10 +188,10 @@ def test_not_ready_until_a_model_is_loaded(models):
         assert c.get("/healthz").status_code == 200
 
 
-def test_overload_answers_503_with_retry_after(models):
+def test_overload_answers_503_with_retry_after(models, ready):
     app = create_app(Settings(model_dir=str(models / "v1"), models_dir=models, workers=1, max_pending=1))
     with TestClient(app) as c:
-        wait_ready(c)
+        ready(c)
         tagger = app.state.holder.tagger
         slow = tagger.predict_proba
         tagger.predict_proba = lambda texts: (time.sleep(0.3), slow(texts))[1]

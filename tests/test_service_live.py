@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from service.launch import start_server, stop_server
-from service_support import TOKEN, make_models_dir
+from heichan.service.launch import start_server, stop_server
 
 CASE = "民警在出租屋内查获猫池设备6台、手机卡900余张，设备收到的验证码被自动上传到接码平台出售。"
 
@@ -20,10 +19,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    models = make_models_dir(tmp_path_factory.mktemp("live"))
+def server(models_dir, admin_token):
+    models = models_dir
     port = free_port()
-    proc = start_server(port, ["--model", str(models / "v1"), "--models-dir", str(models)], {"HEICHAN_ADMIN_TOKEN": TOKEN})
+    proc = start_server(port, ["--model", str(models / "v1"), "--models-dir", str(models)], {"HEICHAN_ADMIN_TOKEN": admin_token})
     yield f"http://127.0.0.1:{port}"
     stop_server(proc)
 
@@ -35,7 +34,7 @@ def test_server_binds_loopback_and_tags_over_http(server):
                       timeout=10).status_code == 400
 
 
-def test_concurrent_requests_during_a_reload_all_succeed(server):
+def test_concurrent_requests_during_a_reload_all_succeed(server, admin_token):
     results, stop = [], threading.Event()
 
     def client_loop():
@@ -48,7 +47,7 @@ def test_concurrent_requests_during_a_reload_all_succeed(server):
         futures = [pool.submit(client_loop) for _ in range(8)]
         time.sleep(1.0)
         reload = httpx.post(f"{server}/v1/admin/reload", json={"model": "v2"},
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+                            headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
         time.sleep(1.0)
         stop.set()
         for f in futures:

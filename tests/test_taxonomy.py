@@ -3,7 +3,7 @@ import re
 import pytest
 
 from heichan.cli import main
-from labels import TaxonomyError, load_taxonomy
+from heichan.labels import TaxonomyError, load_taxonomy
 
 BRIEF_IDS = ["sim_card_supply", "modem_pool", "insider_leak", "personal_info_theft", "ground_promotion",
              "sms_code_platform", "captcha_solving", "bulk_registration", "account_farming", "account_unblocking",

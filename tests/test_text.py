@@ -1,5 +1,5 @@
-from model.segment import segment
-from model.text import char_ngrams, is_traditional, jaccard, normalize
+from heichan.model.segment import segment
+from heichan.model.text import char_ngrams, is_traditional, jaccard, normalize
 
 
 def test_normalize_maps_traditional_and_full_width_and_keeps_length():

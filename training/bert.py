@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 
-from model.bert import BertTagger
+from heichan.model.bert import BertTagger
 
 from .data import LabelledSet
 from .evaluate import compute_metrics

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labels import Taxonomy
+from heichan.labels import Taxonomy
 
 
 @dataclass

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from labels import Taxonomy
-from model.ngram import KeywordTagger
-from model.tagger import Tagger
-from model.text import is_traditional
+from heichan.labels import Taxonomy
+from heichan.model.ngram import KeywordTagger
+from heichan.model.tagger import Tagger
+from heichan.model.text import is_traditional
 
 from .data import LabelledSet, to_labelled_set
 

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
-from model.ngram import NgramTagger, make_vectorizer
+from heichan.model.ngram import NgramTagger, make_vectorizer
 
 from .data import LabelledSet
 

@@ -9,10 +9,10 @@ import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from labels import load_taxonomy
-from labels.corpus import DATA_DIR, load_split
-from labels.taxonomy import TAXONOMY_PATH
-from model.artifacts import write_manifest
+from heichan.labels import load_taxonomy
+from heichan.labels.corpus import DATA_DIR, load_split
+from heichan.labels.taxonomy import TAXONOMY_PATH
+from heichan.model.artifacts import write_manifest
 
 from .data import to_labelled_set, untrainable_labels
 from .evaluate import evaluate, format_evaluation, summary
