@@ -2,6 +2,7 @@
 fsync, atomic rename), committed in order; the final output is assembled from the parts and
 renamed into place. After `kill -9` at any moment the final output is absent or complete, and
 a resumed run redoes only the chunks whose part was never committed."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _csv_row(record: dict) -> list[str]:
-    return [record["id"], json.dumps(record["labels"], ensure_ascii=False), json.dumps(record["scores"]),
-            json.dumps(record.get("paragraphs", []), ensure_ascii=False)]
+    return [
+        record["id"],
+        json.dumps(record["labels"], ensure_ascii=False),
+        json.dumps(record["scores"]),
+        json.dumps(record.get("paragraphs", []), ensure_ascii=False),
+    ]
 
 
 def _write_records(fh, records: list[dict], fmt: str) -> None:
@@ -50,17 +55,30 @@ def _write_records(fh, records: list[dict], fmt: str) -> None:
     elif fmt == "csv":
         import csv
         import io
+
         buf = io.StringIO()
         csv.writer(buf).writerows(_csv_row(r) for r in records)
         fh.write(buf.getvalue().encode("utf-8"))
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
-        table = pa.table({"id": [r["id"] for r in records], "labels": [r["labels"] for r in records],
-                          "scores": [json.dumps(r["scores"]) for r in records],
-                          "paragraphs": [json.dumps(r.get("paragraphs", []), ensure_ascii=False) for r in records]},
-                         schema=pa.schema([("id", pa.string()), ("labels", pa.list_(pa.string())),
-                                           ("scores", pa.string()), ("paragraphs", pa.string())]))
+
+        table = pa.table(
+            {
+                "id": [r["id"] for r in records],
+                "labels": [r["labels"] for r in records],
+                "scores": [json.dumps(r["scores"]) for r in records],
+                "paragraphs": [json.dumps(r.get("paragraphs", []), ensure_ascii=False) for r in records],
+            },
+            schema=pa.schema(
+                [
+                    ("id", pa.string()),
+                    ("labels", pa.list_(pa.string())),
+                    ("scores", pa.string()),
+                    ("paragraphs", pa.string()),
+                ]
+            ),
+        )
         pq.write_table(table, fh)
 
 
@@ -86,7 +104,9 @@ class PartStore:
         rename is the commit point."""
         name = f"{start:012d}-{end:012d}"
         meta = {"ok": len(records), "errors": errors, "labels": Counter(l for r in records for l in r["labels"])}
-        _atomic_write(self.dir / f"meta-{name}.json", lambda fh: fh.write(json.dumps(meta, ensure_ascii=False).encode()))
+        _atomic_write(
+            self.dir / f"meta-{name}.json", lambda fh: fh.write(json.dumps(meta, ensure_ascii=False).encode())
+        )
         _atomic_write(self.dir / f"part-{name}.{self.fmt}", lambda fh: _write_records(fh, records, self.fmt))
         _fsync_dir(self.dir)
 
@@ -101,7 +121,9 @@ class PartStore:
                 break
             kept.append((start, end))
             covered = end
-        keep = {f"part-{s:012d}-{e:012d}.{self.fmt}" for s, e in kept} | {f"meta-{s:012d}-{e:012d}.json" for s, e in kept}
+        keep = {f"part-{s:012d}-{e:012d}.{self.fmt}" for s, e in kept} | {
+            f"meta-{s:012d}-{e:012d}.json" for s, e in kept
+        }
         for name in os.listdir(self.dir):
             if name != "run.json" and name not in keep:
                 (self.dir / name).unlink()
@@ -125,6 +147,7 @@ class PartStore:
             parts = [self.dir / f"part-{s:012d}-{e:012d}.{self.fmt}" for s, e in spans]
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
+
                 writer = None
                 for part in parts:
                     table = pq.read_table(part)

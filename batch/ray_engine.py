@@ -9,6 +9,7 @@ Differences from the local engine: output order across Ray's files is not guaran
 identity); Ray decodes JSONL input a block at a time, so invalid UTF-8 fails that file instead of
 one row; bad rows are otherwise reported exactly as the local engine reports them.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ class _Tagger:
 
     def __init__(self, model_dir: str | None, paragraphs: bool):
         from heichan.model import load_tagger
+
         self.tagger, self.paragraphs = load_tagger(model_dir), paragraphs
 
     def __call__(self, batch: dict) -> dict:
@@ -40,7 +42,7 @@ class _Tagger:
             out["scores"].append(result.scores)  # every row has the same keys: one Arrow struct type
             if self.paragraphs:
                 out["text"].append(result.text)
-                out["paragraphs"].append(json.dumps(result.paragraphs, ensure_ascii=False))
+                out["paragraphs"].append(json.dumps(result.to_record()["paragraphs"], ensure_ascii=False))
         return out
 
 
@@ -93,18 +95,32 @@ def run_ray(cfg: BatchConfig, address: str | None = None) -> dict:
     if not ray.is_initialized():
         # locally: one logical CPU per tagging actor plus one for reading and preparing rows;
         # with only `workers` CPUs the actors hold them all and the read task waits forever
-        ray.init(address=address, num_cpus=None if address else cfg.workers + 1, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else cfg.workers + 1,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    kind = input_kind(cfg.input) if "://" not in cfg.input else input_kind(cfg.input.rstrip("/").rsplit("/", 1)[-1] or "x")
+    kind = (
+        input_kind(cfg.input) if "://" not in cfg.input else input_kind(cfg.input.rstrip("/").rsplit("/", 1)[-1] or "x")
+    )
     if kind == "directory":
-        ds = ray.data.read_binary_files(cfg.input, include_paths=True,
-                                        file_extensions=[s.lstrip(".") for s in DIRECTORY_FORMATS])
-        ds = ds.map(lambda r: {**r, "path": str(Path(r["path"]).relative_to(Path(cfg.input).resolve()))
-                               if Path(r["path"]).is_absolute() else r["path"]})
+        ds = ray.data.read_binary_files(
+            cfg.input, include_paths=True, file_extensions=[s.lstrip(".") for s in DIRECTORY_FORMATS]
+        )
+        ds = ds.map(
+            lambda r: {
+                **r,
+                "path": str(Path(r["path"]).relative_to(Path(cfg.input).resolve()))
+                if Path(r["path"]).is_absolute()
+                else r["path"],
+            }
+        )
     elif kind == "jsonl":
         ds = ray.data.read_text(cfg.input, drop_empty_lines=True).rename_columns({"text": "row"})
     elif kind == "csv":
@@ -113,9 +129,17 @@ def run_ray(cfg: BatchConfig, address: str | None = None) -> dict:
         ds = ray.data.read_parquet(cfg.input, columns=[cfg.id_field, cfg.text_field]).map(lambda r: {"row": r})
     items = ds.map_batches(_items, fn_kwargs={"cfg": cfg, "kind": kind}, batch_format="default")
     items.filter(lambda r: r["error"] is not None).select_columns(["where", "id", "error"]).write_json(errors_uri)
-    tagged = items.filter(lambda r: r["error"] is None).select_columns(["id", "text", "fmt"]).map_batches(
-        _Tagger, fn_constructor_kwargs={"model_dir": cfg.model, "paragraphs": cfg.paragraphs},
-        concurrency=max(cfg.workers, 1), batch_size=cfg.chunk_size, batch_format="default")
+    tagged = (
+        items.filter(lambda r: r["error"] is None)
+        .select_columns(["id", "text", "fmt"])
+        .map_batches(
+            _Tagger,
+            fn_constructor_kwargs={"model_dir": cfg.model, "paragraphs": cfg.paragraphs},
+            concurrency=max(cfg.workers, 1),
+            batch_size=cfg.chunk_size,
+            batch_format="default",
+        )
+    )
     fmt = cfg.output_format or "jsonl"
     {"jsonl": tagged.write_json, "parquet": tagged.write_parquet, "csv": tagged.write_csv}[fmt](out_uri)
     n_ok, n_err, labels = 0, 0, {}
@@ -126,6 +150,13 @@ def run_ray(cfg: BatchConfig, address: str | None = None) -> dict:
                 labels[label] = labels.get(label, 0) + 1
     for file in sorted(errors_dir.glob("*.json")) if not remote else []:
         n_err += sum(1 for _ in file.open(encoding="utf-8"))
-    return {"status": "complete", "engine": "ray", "output": out_uri, "errors_dir": errors_uri,
-            "tagged": n_ok if fmt == "jsonl" and not remote else None, "errors": n_err if not remote else None, "elapsed_s": round(time.monotonic() - started, 2),
-            "label_counts": labels}
+    return {
+        "status": "complete",
+        "engine": "ray",
+        "output": out_uri,
+        "errors_dir": errors_uri,
+        "tagged": n_ok if fmt == "jsonl" and not remote else None,
+        "errors": n_err if not remote else None,
+        "elapsed_s": round(time.monotonic() - started, 2),
+        "label_counts": labels,
+    }

@@ -1,6 +1,7 @@
 """Stream input archives as items in a fixed order: JSONL (plain, gzip, zstd, or stdin), CSV,
 Parquet, or a directory of .txt/.html/.md files. A bad row becomes an item with an `error`,
 never an exception, so one bad row cannot stop an archive."""
+
 from __future__ import annotations
 
 import csv
@@ -9,9 +10,9 @@ import io
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 DIRECTORY_FORMATS = {".txt": "auto", ".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
 _GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
@@ -19,8 +20,8 @@ _GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
 
 @dataclass
 class Item:
-    position: int        # stable across runs: line or row index, or file index in the directory walk
-    where: str           # for error messages: "file.jsonl:17", "row 4", "a/b.html"
+    position: int  # stable across runs: line or row index, or file index in the directory walk
+    where: str  # for error messages: "file.jsonl:17", "row 4", "a/b.html"
     id: str | None = None
     text: str | None = None
     fmt: str = "auto"
@@ -51,6 +52,7 @@ def open_binary(path: str):
         return gzip.GzipFile(fileobj=raw)
     if magic.startswith(_ZSTD):
         import zstandard
+
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
     return raw
 
@@ -59,6 +61,7 @@ def count_rows(path: str, kind: str) -> int | None:
     """Cheap total for the progress bar when it is knowable without decompressing."""
     if kind == "parquet":
         import pyarrow.parquet as pq
+
         return pq.ParquetFile(path).metadata.num_rows
     if kind == "directory":
         return sum(1 for _, _, files in os.walk(path) for f in files if Path(f).suffix.lower() in DIRECTORY_FORMATS)
@@ -180,6 +183,7 @@ def check_input(path: str, text_field: str = "text", id_field: str = "id", remot
             _check_columns(path, list(reader.fieldnames or []), text_field, id_field)
     elif kind == "parquet":
         import pyarrow.parquet as pq
+
         _check_columns(path, pq.ParquetFile(path).schema_arrow.names, text_field, id_field)
 
 

@@ -1,4 +1,5 @@
 """`heichan batch`: stream an archive through the tagger in chunks, in order, with resume."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,9 +8,11 @@ import multiprocessing
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+
+from heichan.options import option
 
 from .parts import PartStore, output_format
 from .readers import check_input, count_rows, input_kind, read_items
@@ -24,20 +27,25 @@ class BatchError(RuntimeError):
 
 @dataclass
 class BatchConfig:
-    input: str
-    out: str
-    resume: bool = False
-    workers: int = 1
-    paragraphs: bool = False          # per-paragraph results, as the service returns them
-    errors: str | None = None         # default: OUT + ".errors.jsonl"
-    text_field: str = "text"
-    id_field: str = "id"
-    format: str = "auto"              # article format for JSONL/CSV/Parquet text; directories use the file suffix
-    output_format: str | None = None  # jsonl | csv | parquet; default from OUT's suffix
-    model: str | None = None          # model directory; default: the shipped model
-    chunk_size: int = 256
-    fail_fast: bool = False
-    progress: bool | None = None      # None: a bar on a terminal, log lines otherwise
+    """The options of `heichan batch`; the command line is generated from these fields."""
+
+    input: str = field(metadata={"help": "JSONL (plain, .gz, .zst; - for stdin), CSV, Parquet or a directory"})
+    out: str = option("", "output file: .jsonl, .csv or .parquet (a directory with --engine ray)")
+    resume: bool = option(False, "finish an interrupted run")
+    workers: int = option(1, "worker processes")
+    paragraphs: bool = option(False, "include per-paragraph results with evidence, as the service returns them")
+    errors: str | None = option(None, "errors file (default: OUT.errors.jsonl)")
+    text_field: str = option("text", "the text column")
+    id_field: str = option("id", "the id column")
+    format: str = option(
+        "auto", "format of the text column (directories: from the file suffix)", ("auto", "text", "html", "markdown")
+    )
+    output_format: str | None = option(None, "default: from OUT's suffix", ("jsonl", "csv", "parquet"))
+    model: str | None = option(None, "model directory, or a shipped model: default, fast (default: default)")
+    taxonomy: str | None = option(None, "taxonomy YAML the model must agree with (default: the model's own)")
+    chunk_size: int = option(256, "articles per committed chunk")
+    fail_fast: bool = option(False, "stop at the first bad row")
+    progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.chunk_size < 1:
@@ -49,6 +57,7 @@ class BatchConfig:
 def _init_worker(model_dir: str | None) -> None:
     global _tagger
     from heichan.model import load_tagger
+
     _tagger = load_tagger(model_dir)
 
 
@@ -56,16 +65,16 @@ def tag_chunk(items: list[tuple[str, str, str]], paragraphs: bool) -> list[dict 
     """Tag (id, text, format) items: a record per item, or an error message string."""
     from heichan.model import tag_article
 
-    out = []
+    out: list[dict | str] = []
     for rid, text, fmt in items:
         try:
             result = tag_article(_tagger, text, evidence=paragraphs, fmt=fmt)
         except Exception as exc:  # one bad article must not stop the archive
             out.append(f"tagging failed: {type(exc).__name__}: {exc}")
             continue
-        record = {"id": rid, "labels": result.labels, "scores": result.scores}
+        record: dict = {"id": rid, "labels": result.labels, "scores": result.scores}
         if paragraphs:
-            record.update(text=result.text, paragraphs=result.paragraphs)
+            record.update(text=result.text, paragraphs=result.to_record()["paragraphs"])
         out.append(record)
     return out
 
@@ -83,8 +92,11 @@ def _identity(path: str) -> dict:
 
 def _run_info(cfg: BatchConfig, tagger) -> dict:
     keep = ("paragraphs", "text_field", "id_field", "format", "chunk_size")
-    return {**_identity(cfg.input), **{k: getattr(cfg, k) for k in keep},
-            "model": {"name": tagger.name, "version": tagger.version}}
+    return {
+        **_identity(cfg.input),
+        **{k: getattr(cfg, k) for k in keep},
+        "model": {"name": tagger.name, "version": tagger.version},
+    }
 
 
 class _Progress:
@@ -94,6 +106,7 @@ class _Progress:
         self.total = total
         if enabled or (enabled is None and sys.stderr.isatty()):
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, initial=done, unit="rows", dynamic_ncols=True, file=sys.stderr)
 
     def update(self, rows: int, errors: int) -> None:
@@ -115,6 +128,7 @@ class _Progress:
 
 def run_batch(cfg: BatchConfig) -> dict:
     """Run (or resume) a batch job; returns the summary."""
+    from heichan.labels import TaxonomyError, load_taxonomy
     from heichan.model import ModelLoadError, load_tagger
 
     started = time.monotonic()
@@ -127,14 +141,17 @@ def run_batch(cfg: BatchConfig) -> dict:
     errors_path = Path(cfg.errors) if cfg.errors else out.with_name(out.name + ".errors.jsonl")
     store = PartStore(out, fmt)
     if store.exists() and not cfg.resume:
-        raise BatchError(f"an unfinished run left {store.dir}; rerun with --resume to finish it, or delete it to start over")
+        raise BatchError(
+            f"an unfinished run left {store.dir}; rerun with --resume to finish it, or delete it to start over"
+        )
     if out.exists() and not store.exists():
         if cfg.resume:
             return {"status": "already complete", "output": str(out)}
         raise BatchError(f"{out} already exists; choose another --out or delete it")
     try:
-        tagger = load_tagger(cfg.model)
-    except ModelLoadError as exc:
+        taxonomy = load_taxonomy(cfg.taxonomy) if cfg.taxonomy else None
+        tagger = load_tagger(cfg.model, taxonomy)
+    except (ModelLoadError, TaxonomyError, OSError) as exc:
         raise BatchError(str(exc)) from exc
     info = _run_info(cfg, tagger)
     if store.exists():
@@ -164,10 +181,18 @@ def run_batch(cfg: BatchConfig) -> dict:
             pool.terminate()
     totals = store.assemble(errors_path)
     elapsed = time.monotonic() - started
-    return {"status": "complete", "output": str(out), "errors_file": str(errors_path), "rows": totals["ok"] + totals["errors"],
-            "tagged": totals["ok"], "errors": totals["errors"], "resumed_from_position": resume_from,
-            "elapsed_s": round(elapsed, 2), "rows_per_s": round(progress.rows / max(elapsed, 1e-9), 1),
-            "label_counts": dict(sorted(totals["labels"].items(), key=lambda kv: tagger.labels.index(kv[0])))}
+    return {
+        "status": "complete",
+        "output": str(out),
+        "errors_file": str(errors_path),
+        "rows": totals["ok"] + totals["errors"],
+        "tagged": totals["ok"],
+        "errors": totals["errors"],
+        "resumed_from_position": resume_from,
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(progress.rows / max(elapsed, 1e-9), 1),
+        "label_counts": dict(sorted(totals["labels"].items(), key=lambda kv: tagger.labels.index(kv[0]))),
+    }
 
 
 def _process(cfg: BatchConfig, store: PartStore, items, resume_from: int, pool, progress) -> None:
@@ -193,8 +218,14 @@ def _process(cfg: BatchConfig, store: PartStore, items, resume_from: int, pool, 
         while pending and (not chunk or len(pending) > in_flight):
             start, end, items_in_chunk, good, job = pending.popleft()
             results = job.get() if pool else job
-            records, errors = [], [{"position": i.position, "where": i.where, "id": i.id, "reason": i.error}
-                                   for i in items_in_chunk if i.error]
+            records, errors = (
+                [],
+                [
+                    {"position": i.position, "where": i.where, "id": i.id, "reason": i.error}
+                    for i in items_in_chunk
+                    if i.error
+                ],
+            )
             for item, result in zip(good, results):
                 if isinstance(result, str):
                     if cfg.fail_fast:

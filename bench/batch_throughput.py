@@ -8,6 +8,7 @@ the ratio of end-to-end batch throughput to the bare model's rows/s measured in 
 (tag_article without evidence, in-process: what one worker does per row, minus reading,
 parsing, writing and committing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
 
 
 def make_archive(path: Path, rows: int, seed: int = 0) -> None:
@@ -51,16 +51,24 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def run(archive: Path, workers: int, out: Path) -> dict:
-    proc = subprocess.Popen([sys.executable, "-m", "heichan", "batch", str(archive), "--out", str(out),
-                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heichan", "batch", str(archive), "--out", str(out), "--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     peak, start = 0.0, time.perf_counter()
     while proc.poll() is None:
         peak = max(peak, tree_rss_mb(proc.pid))
         time.sleep(0.1)
     elapsed = time.perf_counter() - start
     summary = json.loads(proc.stdout.read())
-    return {"workers": workers, "rows": summary["rows"], "seconds": round(elapsed, 1),
-            "rows_per_s": round(summary["rows"] / elapsed, 1), "peak_rss_mb": round(peak)}
+    return {
+        "workers": workers,
+        "rows": summary["rows"],
+        "seconds": round(elapsed, 1),
+        "rows_per_s": round(summary["rows"] / elapsed, 1),
+        "peak_rss_mb": round(peak),
+    }
 
 
 def bare_model(archive: Path, seconds: float) -> tuple[float, float]:
@@ -92,11 +100,15 @@ def main() -> None:
         bare_rows, bare_paragraphs = bare_model(archive, 10)
         results = [run(archive, w, Path(tmp) / f"out-{w}.jsonl") for w in args.workers]
     print(f"archive: {args.rows} articles, {size:.0f} MB JSONL; {os.cpu_count()} cores")
-    print(f"bare model (segment + tag, no evidence, one process): {bare_rows:.0f} rows/s = {bare_paragraphs:.0f} paragraphs/s\n")
+    print(
+        f"bare model (segment + tag, no evidence, one process): {bare_rows:.0f} rows/s = {bare_paragraphs:.0f} paragraphs/s\n"
+    )
     print(f"{'workers':>8}{'rows':>10}{'seconds':>9}{'rows/s':>9}{'peak RSS MB':>13}{'vs bare':>9}")
     for r in results:
-        print(f"{r['workers']:>8}{r['rows']:>10}{r['seconds']:>9}{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}"
-              f"{r['rows_per_s'] / bare_rows:>9.2f}")
+        print(
+            f"{r['workers']:>8}{r['rows']:>10}{r['seconds']:>9}{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}"
+            f"{r['rows_per_s'] / bare_rows:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Paragraphs/s and peak memory of each backend on the same paragraphs, as ratios to n-gram.
+"""Paragraphs/s and peak memory of each model on the same paragraphs, as ratios to the fast model.
 
-    python bench/model_speed.py                 # 2,000 paragraphs, every backend (BERT-base takes minutes)
-    python bench/model_speed.py --n 500 --backends ngram tiny-bert
+    python bench/model_speed.py                 # 2,000 paragraphs: the shipped models
+    python bench/model_speed.py --n 500 --backends fast default tiny-bert bert-base-int8
 
-Each backend runs in its own subprocess so that peak RSS is its own. BERT models are random-init
-(no weights can be downloaded here): speed and memory depend on the architecture, not the
-weights. The tiny BERT is fine-tuned briefly on the corpus so that its int8 variant's accuracy
-can be compared with fp32; for BERT-base-sized models only label agreement is reported.
+`fast` and `default` are the shipped models; `default-no-cascade` is the default model with the
+encoder run on every paragraph (its cascade gate set to 0). Each model runs in its own
+subprocess, one inference thread, so that peak RSS is its own. The BERT models are random-init
+BERT shapes for comparison: speed and memory depend on the architecture, not the weights. The
+tiny BERT is fine-tuned briefly so that its int8 variant's accuracy can be compared with fp32.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +22,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-BACKENDS = ["ngram", "tiny-bert", "tiny-bert-int8", "bert-base", "bert-base-int8"]
+BACKENDS = ["fast", "default", "default-no-cascade", "tiny-bert", "tiny-bert-int8", "bert-base", "bert-base-int8"]
+SHIPPED = ("fast", "default", "default-no-cascade")
 
 
 def paragraphs(n: int) -> list[str]:
@@ -41,8 +44,14 @@ def build_bert(out: Path, size: str) -> None:
     BertTokenizer(vocab=vocab).save_pretrained(out)
     torch.manual_seed(0)
     if size == "tiny":
-        config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                            intermediate_size=37, max_position_embeddings=512)
+        config = BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+            max_position_embeddings=512,
+        )
     else:  # the shape of bert-base-chinese: 12 layers, 768 hidden, 21,128-token vocabulary
         config = BertConfig(vocab_size=21128)
     BertModel(config).save_pretrained(out, safe_serialization=True)
@@ -51,7 +60,7 @@ def build_bert(out: Path, size: str) -> None:
 def prepare(size: str, work: Path) -> Path:
     """Build a BERT model directory of `size` ('tiny': fine-tuned briefly; 'base': random init)."""
     from heichan.labels import load_taxonomy
-    from heichan.model.artifacts import write_manifest
+    from heichan.labels.taxonomy import TAXONOMY_PATH
 
     taxonomy = load_taxonomy()
     base, out = work / f"{size}-base", work / f"{size}-model"
@@ -60,38 +69,67 @@ def prepare(size: str, work: Path) -> Path:
         from heichan.labels.corpus import load_split
         from heichan.training.bert import fine_tune
         from heichan.training.data import to_labelled_set
-        train, dev = (to_labelled_set([asdict(r) for r in load_split(s)], taxonomy.ids, taxonomy) for s in ("train", "dev"))
-        tagger, _ = fine_tune(train, dev, taxonomy.ids, str(base), epochs=3, batch_size=16, learning_rate=5e-3,
-                              max_length=128, stride=32, progress=False)
+
+        train, dev = (
+            to_labelled_set([asdict(r) for r in load_split(s)], taxonomy.ids, taxonomy) for s in ("train", "dev")
+        )
+        tagger, _ = fine_tune(
+            train,
+            dev,
+            taxonomy.ids,
+            str(base),
+            epochs=3,
+            batch_size=16,
+            learning_rate=5e-3,
+            max_length=128,
+            stride=32,
+            progress=False,
+        )
     else:
         from heichan.model.bert import BertTagger
+
         tagger = BertTagger.from_pretrained(str(base), taxonomy.ids, max_length=128, stride=32)
     tagger.batch_size = 32
-    tagger.save(out)
-    write_manifest(out, backend="bert", name=f"{size}-bench", version="bench", labels=taxonomy.ids,
-                   taxonomy_version=taxonomy.version, thresholds=[0.5] * len(taxonomy.ids))
+    tagger.save(
+        out,
+        taxonomy_file=TAXONOMY_PATH,
+        name=f"{size}-bench",
+        version="bench",
+        taxonomy_version=taxonomy.version,
+    )
     return out
 
 
 def load(backend: str, model_dir: str | None):
     from heichan.model import load_tagger
 
+    if backend in SHIPPED:
+        tagger = load_tagger("fast" if backend == "fast" else "default")
+        if backend == "default-no-cascade":
+            tagger.gate = 0.0
+        return tagger
     return load_tagger(model_dir, quantize="int8" if backend.endswith("int8") else None)
 
 
 def measure(backend: str, model_dir: str | None, n: int) -> dict:
     """Runs in its own process: load, warm up, time; peak RSS is this process's own."""
-    if backend != "ngram":  # the n-gram path never imports torch; keep its memory honest
+    if backend not in SHIPPED:  # the shipped models never import torch; keep their memory honest
         import torch
-        torch.set_num_threads(2)
+
+        torch.set_num_threads(1)
     texts = paragraphs(n)
     tagger = load(backend, model_dir)
     tagger.predict_proba(texts[:16])  # warm-up
     start = time.perf_counter()
     tagger.predict_proba(texts)
     elapsed = time.perf_counter() - start
-    return {"backend": backend, "paragraphs": n, "seconds": round(elapsed, 2), "paragraphs_per_s": round(n / elapsed, 2),
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "backend": backend,
+        "paragraphs": n,
+        "seconds": round(elapsed, 2),
+        "paragraphs_per_s": round(n / elapsed, 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -104,15 +142,15 @@ def peak_rss_mb() -> float:
 
 
 def quality(backend: str, model_dir: str | None, sample: list[str]) -> dict:
-    """Test-split macro-F1 for trained models; agreement with fp32 for int8 variants."""
+    """Challenge-set macro-F1 for trained models; agreement with fp32 for int8 variants."""
     from heichan.labels import load_taxonomy
     from heichan.labels.corpus import load_split
     from heichan.training.evaluate import evaluate
 
     out, tagger = {}, load(backend, model_dir)
     if not backend.startswith("bert-base"):  # random-init BERT-base has no meaningful accuracy
-        rows = [asdict(r) for r in load_split("test")]
-        out["test_macro_f1"] = evaluate(tagger, rows, load_taxonomy()).metrics["model"]["macro"]["f1"]
+        rows = [asdict(r) for r in load_split("challenge")]
+        out["challenge_macro_f1"] = evaluate(tagger, rows, load_taxonomy()).metrics["model"]["macro"]["f1"]
     if backend.endswith("int8"):
         a, b = load(backend[:-5], model_dir).predict_proba(sample), tagger.predict_proba(sample)
         out["max_abs_prob_diff_vs_fp32"] = round(float(abs(a - b).max()), 4)
@@ -123,7 +161,7 @@ def quality(backend: str, model_dir: str | None, sample: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
+    parser.add_argument("--backends", nargs="+", default=list(SHIPPED), choices=BACKENDS)
     parser.add_argument("--one", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,25 +170,36 @@ def main() -> None:
         return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {size: str(prepare(size, Path(tmp))) for size in ("tiny", "base")
-                if any(b.startswith(f"{size}-bert" if size == "tiny" else "bert-base") for b in args.backends)}
+        dirs = {
+            size: str(prepare(size, Path(tmp)))
+            for size in ("tiny", "base")
+            if any(b.startswith(f"{size}-bert" if size == "tiny" else "bert-base") for b in args.backends)
+        }
         for backend in args.backends:
-            model_dir = None if backend == "ngram" else dirs["tiny" if backend.startswith("tiny") else "base"]
+            model_dir = None if backend in SHIPPED else dirs["tiny" if backend.startswith("tiny") else "base"]
             command = [sys.executable, __file__, "--one", backend, "--n", str(args.n)]
-            proc = subprocess.run(command + (["--model-dir", model_dir] if model_dir else []), capture_output=True, text=True)
+            proc = subprocess.run(
+                command + (["--model-dir", model_dir] if model_dir else []), capture_output=True, text=True
+            )
             if proc.returncode:
                 sys.exit(f"{backend} failed:\n{proc.stderr[-2000:]}")
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             result.update(quality(backend, model_dir, paragraphs(200)))
             results.append(result)
             print(f"done: {backend}", file=sys.stderr)
-    base = next((r for r in results if r["backend"] == "ngram"), results[0])
-    print(f"{args.n} paragraphs from the corpus, 2 threads; ratios are to {base['backend']} in this run\n")
+    base = next((r for r in results if r["backend"] == "fast"), results[0])
+    print(f"{args.n} paragraphs from the corpus, 1 thread; ratios are to {base['backend']} in this run\n")
     print(f"{'backend':<16}{'para/s':>10}{'x speed':>10}{'peak MB':>10}{'x memory':>10}  quality")
     for r in results:
-        extra = {k: v for k, v in r.items() if k not in ("backend", "paragraphs", "seconds", "paragraphs_per_s", "peak_rss_mb")}
-        print(f"{r['backend']:<16}{r['paragraphs_per_s']:>10.1f}{r['paragraphs_per_s'] / base['paragraphs_per_s']:>10.3f}"
-              f"{r['peak_rss_mb']:>10.0f}{r['peak_rss_mb'] / base['peak_rss_mb']:>10.2f}  {json.dumps(extra)}")
+        extra = {
+            k: v
+            for k, v in r.items()
+            if k not in ("backend", "paragraphs", "seconds", "paragraphs_per_s", "peak_rss_mb")
+        }
+        print(
+            f"{r['backend']:<16}{r['paragraphs_per_s']:>10.1f}{r['paragraphs_per_s'] / base['paragraphs_per_s']:>10.3f}"
+            f"{r['peak_rss_mb']:>10.0f}{r['peak_rss_mb'] / base['peak_rss_mb']:>10.2f}  {json.dumps(extra)}"
+        )
 
 
 if __name__ == "__main__":

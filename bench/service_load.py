@@ -7,14 +7,13 @@ The server (`heichan serve`, shipped model, 2 inference threads) runs on 127.0.0
 subprocess; the load generator is one asyncio process with N concurrent clients. Both share
 this machine's cores, so the ratio is a lower bound for a server with the machine to itself.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import httpx
 
@@ -56,6 +55,7 @@ async def load_level(base: str, articles: list[str], clients: int, seconds: floa
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+
         async def client():
             nonlocal errors, paragraphs
             while time.perf_counter() < deadline:
@@ -64,13 +64,20 @@ async def load_level(base: str, articles: list[str], clients: int, seconds: floa
                 latencies.append(time.perf_counter() - t)
                 errors += r.status_code != 200
                 paragraphs += len(r.json().get("paragraphs", []))
+
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - start
     latencies.sort()
-    return {"clients": clients, "requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
-            "paragraphs_per_s": paragraphs / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies), "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))]}
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "paragraphs_per_s": paragraphs / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
 
 
 def main() -> None:
@@ -87,13 +94,19 @@ def main() -> None:
         stop_server(server)
     bare = bare_model(articles, args.seconds)
     sizes = [len(a.encode("utf-8")) for a in articles]
-    print(f"{len(articles)} distinct articles of {min(sizes)}-{max(sizes)} bytes, rotated; {args.seconds:.0f} s per level")
+    print(
+        f"{len(articles)} distinct articles of {min(sizes)}-{max(sizes)} bytes, rotated; {args.seconds:.0f} s per level"
+    )
     print(f"bare model (segment + tag + evidence, same process): {bare:.0f} paragraphs/s\n")
-    print(f"{'clients':>8}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'para/s':>9}{'vs bare':>9}")
+    print(
+        f"{'clients':>8}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'para/s':>9}{'vs bare':>9}"
+    )
     for level in levels:
         para_s = level["paragraphs_per_s"]
-        print(f"{level['clients']:>8}{level['requests']:>10}{level['errors']:>8}{level['rps']:>9.1f}{level['p50_ms']:>9.1f}"
-              f"{level['p99_ms']:>9.1f}{para_s:>9.0f}{para_s / bare:>9.2f}")
+        print(
+            f"{level['clients']:>8}{level['requests']:>10}{level['errors']:>8}{level['rps']:>9.1f}{level['p50_ms']:>9.1f}"
+            f"{level['p99_ms']:>9.1f}{para_s:>9.0f}{para_s / bare:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,5 +9,5 @@ from pathlib import Path
 _CHECKOUT = Path(__file__).resolve().parent.parent
 if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "model" / "__init__.py").is_file():
     # Run from a source checkout, this folder can shadow the installed package (the current
-    # directory comes first on sys.path); its subpackages are then the sibling folders.
+    # directory comes first on the import path); its subpackages are then the sibling folders.
     __path__.append(str(_CHECKOUT))

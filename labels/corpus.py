@@ -9,6 +9,7 @@ label ids, optionally with ``@name`` to put the line in a named group. Each file
 stable: a group already present in the split files keeps its split, so adding examples never
 moves old ones. New groups are assigned by iterative stratification over labels.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from heichan.model.text import char_ngrams, jaccard
+from heichan.model.text import normalize
 
 from .taxonomy import Taxonomy
 
@@ -26,8 +27,23 @@ DATA_DIR = Path(__file__).with_name("data")
 SPLITS = ("train", "dev", "test")
 SPLIT_RATIOS = {"train": 0.70, "dev": 0.15, "test": 0.15}
 NEAR_TWIN_JACCARD = 0.6  # character 4-gram Jaccard above this = near-duplicate
-FIELDS = ("id", "text", "labels", "source", "group", "taxonomy_version")
+FIELDS = ("id", "text", "labels", "source", "group", "taxonomy_version", "style")
 _HEADER = re.compile(r"#\s*taxonomy_version:\s*(\d+)\s*$")
+_STYLE = re.compile(r"#\s*style:\s*([a-z0-9_]+)\s*$")
+DEFAULT_STYLE = "mixed_v1"  # files without a `# style:` line: the first corpus, many styles mixed
+CHALLENGE_DIR = DATA_DIR / "challenge"
+
+
+def char_ngrams(text: str, n: int = 4) -> set[str]:
+    """The set of character n-grams of the normalised text, whitespace removed."""
+    text = re.sub(r"\s+", "", normalize(text))
+    if len(text) <= n:
+        return {text} if text else set()
+    return {text[i : i + n] for i in range(len(text) - n + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 class CorpusError(ValueError):
@@ -42,6 +58,7 @@ class Record:
     source: str
     group: str
     taxonomy_version: int
+    style: str = DEFAULT_STYLE
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -57,6 +74,7 @@ def parse_authoring_file(path: Path, taxonomy: Taxonomy, source: str) -> list[Re
     if version > taxonomy.version:
         raise CorpusError(f"{path}:1: taxonomy_version {version} is newer than the taxonomy ({taxonomy.version})")
     records = []
+    style = next((m.group(1) for m in map(_STYLE.match, lines[1:4]) if m), DEFAULT_STYLE)
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip() or line.startswith("#"):
             continue
@@ -70,14 +88,17 @@ def parse_authoring_file(path: Path, taxonomy: Taxonomy, source: str) -> list[Re
         for label in labels:
             if label not in judged:
                 known = sorted(judged)
-                raise CorpusError(f"{path}:{n}: unknown label {label!r} for taxonomy version {version}. Known labels: {known}")
+                raise CorpusError(
+                    f"{path}:{n}: unknown label {label!r} for taxonomy version {version}. Known labels: {known}"
+                )
         if not labels and "-" not in tokens:
             raise CorpusError(f"{path}:{n}: no labels given; write '-' for a paragraph with no label")
         text = text.strip()
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
         rid = f"{'s' if source != 'authored' else 'a'}-{digest[:12]}"
-        records.append(Record(rid, text, sorted(set(labels), key=taxonomy.ids.index), source,
-                              group or rid, version))
+        records.append(
+            Record(rid, text, sorted(set(labels), key=taxonomy.ids.index), source, group or rid, version, style)
+        )
     return records
 
 
@@ -163,9 +184,10 @@ def assign_splits(records: list[Record], taxonomy: Taxonomy, previous: dict[str,
 
     for g in sorted((g for g in groups if g not in assignment), key=rarest):
         labels = Counter(l for r in groups[g] for l in r.labels)
+
         # the split missing the largest share of its target for this group's labels, then the
         # split missing the largest share of its target size
-        def need(s: str) -> tuple[float, float]:
+        def need(s: str, labels: Counter = labels) -> tuple[float, float]:
             label_need = sum(want[s][l] / (SPLIT_RATIOS[s] * label_total[l]) for l in labels)
             return label_need, size_want[s] / (SPLIT_RATIOS[s] * len(records))
 
@@ -195,7 +217,41 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def load_split(split: str, data_dir: Path = DATA_DIR) -> list[Record]:
-    return [Record(**{k: row[k] for k in FIELDS}) for row in read_jsonl(data_dir / f"{split}.jsonl")]
+    """A split: train, dev, test, or challenge (the held-out set written apart from the rest)."""
+    return [Record(**{k: row[k] for k in FIELDS if k in row}) for row in read_jsonl(data_dir / f"{split}.jsonl")]
+
+
+def build_challenge(taxonomy: Taxonomy, data_dir: Path = DATA_DIR) -> tuple[list[Record], list[dict]]:
+    """challenge.jsonl (paragraphs) and challenge_articles.jsonl (whole articles with gold per
+    paragraph) from labels/data/challenge/: written apart from the training data, never trained on."""
+    folder = data_dir / "challenge"
+    records = [r for path in sorted(folder.glob("*.txt")) for r in parse_authoring_file(path, taxonomy, "challenge")]
+    for r in records:
+        r.source = "challenge"
+    articles = []
+    for gold in sorted((folder / "articles").glob("*.gold.txt")):
+        stem = gold.name[: -len(".gold.txt")]
+        raws = [p for p in gold.parent.glob(stem + ".*") if p.suffix in (".html", ".md", ".txt") and p != gold]
+        if len(raws) != 1:
+            raise CorpusError(f"{gold}: expected one raw article {stem}.html, .md or .txt beside it, found {len(raws)}")
+        fmt = {".html": "html", ".md": "markdown", ".txt": "text"}[raws[0].suffix]
+        paragraphs = parse_authoring_file(gold, taxonomy, "challenge")
+        article_labels = sorted({l for p in paragraphs for l in p.labels}, key=taxonomy.ids.index)
+        articles.append(
+            {
+                "id": stem,
+                "raw": raws[0].read_text(encoding="utf-8"),
+                "format": fmt,
+                "paragraphs": [{"text": p.text, "labels": p.labels} for p in paragraphs],
+                "article_labels": article_labels,
+                "taxonomy_version": paragraphs[0].taxonomy_version if paragraphs else taxonomy.version,
+            }
+        )
+    (data_dir / "challenge.jsonl").write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
+    (data_dir / "challenge_articles.jsonl").write_text(
+        "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8"
+    )
+    return records, articles
 
 
 def build_corpus(taxonomy: Taxonomy, data_dir: Path = DATA_DIR) -> dict[str, list[Record]]:

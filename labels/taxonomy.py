@@ -1,4 +1,5 @@
 """Load and validate `labels/taxonomy.yaml`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,8 +47,15 @@ class Taxonomy:
         return {
             "version": self.version,
             "labels": [
-                {"id": l.id, "zh": l.zh, "en": l.en, "stage": l.stage, "since": l.since,
-                 "definition": l.definition, "cues": list(l.cues)}
+                {
+                    "id": l.id,
+                    "zh": l.zh,
+                    "en": l.en,
+                    "stage": l.stage,
+                    "since": l.since,
+                    "definition": l.definition,
+                    "cues": list(l.cues),
+                }
                 for l in self.labels
             ],
         }
@@ -74,10 +82,20 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
         if not (isinstance(entry["since"], int) and 1 <= entry["since"] <= raw["version"]):
             raise TaxonomyError(
                 f"{path}: label {entry['id']!r} has since={entry['since']!r}; "
-                f"expected an integer between 1 and the taxonomy version {raw['version']}")
+                f"expected an integer between 1 and the taxonomy version {raw['version']}"
+            )
         seen.add(entry["id"])
-        labels.append(Label(entry["id"], entry["zh"], entry["en"], entry["stage"], entry["since"],
-                            entry["definition"], tuple(entry.get("cues") or ())))
+        labels.append(
+            Label(
+                entry["id"],
+                entry["zh"],
+                entry["en"],
+                entry["stage"],
+                entry["since"],
+                entry["definition"],
+                tuple(entry.get("cues") or ()),
+            )
+        )
     if not labels:
         raise TaxonomyError(f"{path}: no labels defined")
     return Taxonomy(raw["version"], tuple(labels), tuple(raw.get("hard_cases") or ()))

@@ -1,5 +1,6 @@
 """Model directories: a manifest with labels, taxonomy version, thresholds, metrics, library
 versions and a SHA-256 checksum of every file. Nothing here ever unpickles anything."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,11 +39,18 @@ def library_versions() -> dict[str, str]:
 
 def write_manifest(model_dir: Path, **fields) -> dict:
     """Write manifest.json covering every other file in `model_dir` (call it last)."""
-    files = {p.relative_to(model_dir).as_posix(): sha256(p)
-             for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    manifest = {"format_version": FORMAT_VERSION, **fields, "files": files,
-                "library_versions": library_versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    files = {
+        p.relative_to(model_dir).as_posix(): sha256(p)
+        for p in sorted(model_dir.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **fields,
+        "files": files,
+        "library_versions": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     missing = [k for k in _REQUIRED if k not in manifest]
     if missing:
         raise ValueError(f"manifest is missing {missing}")
@@ -57,8 +65,10 @@ def read_manifest(model_dir: str | Path, verify: bool = True) -> dict:
         raise ModelLoadError(f"model directory {str(model_dir)!r} does not exist or is not a directory")
     path = model_dir / MANIFEST
     if not path.is_file():
-        raise ModelLoadError(f"{model_dir} has no {MANIFEST}: it is not a heichan model directory "
-                             "(train one with `heichan train --out DIR`)")
+        raise ModelLoadError(
+            f"{model_dir} has no {MANIFEST}: it is not a heichan model directory "
+            "(train one with `heichan train --out DIR`)"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -67,16 +77,18 @@ def read_manifest(model_dir: str | Path, verify: bool = True) -> dict:
     if missing:
         raise ModelLoadError(f"{path} is missing fields {missing}")
     if manifest["format_version"] > FORMAT_VERSION:
-        raise ModelLoadError(f"{path} has format_version {manifest['format_version']}; this heichan reads up to "
-                             f"{FORMAT_VERSION}. Upgrade heichan.")
+        raise ModelLoadError(
+            f"{path} has format_version {manifest['format_version']}; this heichan reads up to "
+            f"{FORMAT_VERSION}. Upgrade heichan."
+        )
     if verify:
         for name, expected in manifest["files"].items():
             file = model_dir / name
             if not file.is_file():
                 raise ModelLoadError(f"{model_dir}: file {name!r} listed in the manifest is missing")
             if sha256(file) != expected:
-                raise ModelLoadError(f"{model_dir}: checksum mismatch for {name!r}: the file was changed or "
-                                     "corrupted after training. Retrain or restore the directory.")
+                raise ModelLoadError(
+                    f"{model_dir}: checksum mismatch for {name!r}: the file was changed or "
+                    "corrupted after training. Retrain or restore the directory."
+                )
     return manifest
-
-

@@ -5,6 +5,7 @@ of overlap); a paragraph's logit for a label is the maximum over its windows, so
 described in the last sentence of a long paragraph still counts. Weights are read and written
 as safetensors only.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -53,6 +54,7 @@ def resolve_pretrained(name_or_dir: str) -> str:
     if path.exists() or name_or_dir.startswith((".", "/", "~")) or name_or_dir.count("/") > 1:
         raise ModelLoadError(f"{name_or_dir!r} is not a model directory")
     from huggingface_hub import snapshot_download
+
     patterns = ["*.json", "*.txt", "*.safetensors", "*.model"]
     try:
         return snapshot_download(name_or_dir, allow_patterns=patterns, local_files_only=True)
@@ -62,7 +64,8 @@ def resolve_pretrained(name_or_dir: str) -> str:
         raise ModelLoadError(
             f"base model {name_or_dir!r} is not a local directory, is not in the Hugging Face cache, and the "
             "model hub cannot be reached (offline). On a machine with network access run "
-            f"`huggingface-cli download {name_or_dir} --local-dir DIR`, copy DIR here and pass --base-model DIR.")
+            f"`huggingface-cli download {name_or_dir} --local-dir DIR`, copy DIR here and pass --base-model DIR."
+        )
     try:
         return snapshot_download(name_or_dir, allow_patterns=patterns, etag_timeout=10)
     except Exception as exc:
@@ -72,8 +75,17 @@ def resolve_pretrained(name_or_dir: str) -> str:
 class BertTagger(Tagger):
     backend = "bert"
 
-    def __init__(self, model, tokenizer, labels: list[str], thresholds: np.ndarray, manifest: dict | None = None,
-                 max_length: int = 256, stride: int = 64, batch_size: int = 16):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        labels: list[str],
+        thresholds: np.ndarray,
+        manifest: dict | None = None,
+        max_length: int = 256,
+        stride: int = 64,
+        batch_size: int = 16,
+    ):
         super().__init__(labels, thresholds, manifest)
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError("the BERT backend needs a fast tokenizer (tokenizer.json) for character offsets")
@@ -83,7 +95,9 @@ class BertTagger(Tagger):
         self.model.eval()
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, labels: list[str], max_length: int = 256, stride: int = 64) -> "BertTagger":
+    def from_pretrained(
+        cls, name_or_dir: str, labels: list[str], max_length: int = 256, stride: int = 64
+    ) -> BertTagger:
         """A fresh multi-label head on a pretrained encoder (hub id or local directory)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -92,17 +106,36 @@ class BertTagger(Tagger):
         hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected here
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(labels), problem_type="multi_label_classification", use_safetensors=True,
-            id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+            path,
+            num_labels=len(labels),
+            problem_type="multi_label_classification",
+            use_safetensors=True,
+            id2label=dict(enumerate(labels)),
+            label2id={l: i for i, l in enumerate(labels)},
+        )
         max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
-        return cls(model, tokenizer, labels, np.full(len(labels), 0.5), {"base_model": name_or_dir},
-                   max_length=max_length, stride=min(stride, max_length // 2))
+        return cls(
+            model,
+            tokenizer,
+            labels,
+            np.full(len(labels), 0.5),
+            {"base_model": name_or_dir},
+            max_length=max_length,
+            stride=min(stride, max_length // 2),
+        )
 
     def encode(self, texts: list[str]):
         """Tokenise into overlapping windows; `overflow_to_sample_mapping` maps windows to texts."""
-        return self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=self.stride,
-                              return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
-                              return_tensors="pt")
+        return self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+            return_tensors="pt",
+        )
 
     def pooled_logits(self, texts: list[str], inputs_embeds=None, encoding=None):
         """(len(texts), n_labels) logits: the max over each text's windows. Keeps the graph."""
@@ -127,7 +160,7 @@ class BertTagger(Tagger):
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):
-                out.append(torch.sigmoid(self.pooled_logits(texts[i:i + self.batch_size])).float().numpy())
+                out.append(torch.sigmoid(self.pooled_logits(texts[i : i + self.batch_size])).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
@@ -146,36 +179,54 @@ class BertTagger(Tagger):
         (grad,) = torch.autograd.grad(logit, embeds)
         saliency = (grad * embeds).sum(-1).detach()  # (n_windows, seq_len)
         offsets = enc["offset_mapping"]
-        scored = [(float(saliency[w, t]), int(offsets[w, t, 0]), int(offsets[w, t, 1]))
-                  for w in range(saliency.shape[0]) for t in range(saliency.shape[1])
-                  if offsets[w, t, 1] > offsets[w, t, 0]]
+        scored = [
+            (float(saliency[w, t]), int(offsets[w, t, 0]), int(offsets[w, t, 1]))
+            for w in range(saliency.shape[0])
+            for t in range(saliency.shape[1])
+            if offsets[w, t, 1] > offsets[w, t, 0]
+        ]
         top = sorted((s for s in scored if s[0] > 0), reverse=True)[:8]
         return merge_spans([(start, end, weight) for weight, start, end in top])
 
-    def save(self, model_dir: Path) -> None:
+    def save_weights(self, model_dir: Path) -> None:
+        """A transformers checkpoint as well: `pipeline("text-classification", model=DIR, top_k=None)`
+        works on the directory (sigmoid scores, label names from config.id2label)."""
         model_dir.mkdir(parents=True, exist_ok=True)
+        config = self.model.config
+        config.id2label = dict(enumerate(self.labels))
+        config.label2id = {l: i for i, l in enumerate(self.labels)}
+        config.problem_type = "multi_label_classification"
         self.model.save_pretrained(model_dir, safe_serialization=True)
         self.tokenizer.save_pretrained(model_dir)
-        (model_dir / BERT_CONFIG).write_text(json.dumps(
-            {"max_length": self.max_length, "stride": self.stride, "batch_size": self.batch_size}), encoding="utf-8")
+        (model_dir / BERT_CONFIG).write_text(
+            json.dumps({"max_length": self.max_length, "stride": self.stride, "batch_size": self.batch_size}),
+            encoding="utf-8",
+        )
 
     @classmethod
-    def load(cls, model_dir: Path, manifest: dict, quantize: str | None = None) -> "BertTagger":
+    def load(cls, model_dir: Path, manifest: dict, quantize: str | None = None) -> BertTagger:
         """Load a fine-tuned model directory; ``quantize="int8"`` applies dynamic int8 quantisation
         to the linear layers (faster on CPU; `bench/` measures what it costs in accuracy)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
         try:
             settings = json.loads((model_dir / BERT_CONFIG).read_text(encoding="utf-8"))
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
             model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{model_dir}: cannot load the BERT model: {exc}") from exc
+        names = [model.config.id2label.get(i) for i in range(model.config.num_labels)]
+        if model.config.problem_type == "multi_label_classification" and names != manifest["labels"]:
+            raise ModelLoadError(f"{model_dir}: config.json id2label {names} does not match the manifest's labels")
         if model.config.num_labels != len(manifest["labels"]):
-            raise ModelLoadError(f"{model_dir}: the model has {model.config.num_labels} outputs but the manifest "
-                                 f"lists {len(manifest['labels'])} labels")
+            raise ModelLoadError(
+                f"{model_dir}: the model has {model.config.num_labels} outputs but the manifest "
+                f"lists {len(manifest['labels'])} labels"
+            )
         if quantize == "int8":
             import torch
             from torch.ao.quantization import quantize_dynamic
+
             model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         elif quantize:
             raise ValueError(f"unknown quantize option {quantize!r}; expected 'int8'")

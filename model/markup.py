@@ -1,11 +1,35 @@
 """HTML and Markdown → plain lines of text, before segmentation."""
+
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
-_BLOCK_TAGS = {"p", "div", "section", "article", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5",
-               "h6", "blockquote", "header", "footer", "pre", "dd", "dt", "figure", "figcaption"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "header",
+    "footer",
+    "pre",
+    "dd",
+    "dt",
+    "figure",
+    "figcaption",
+}
 _SKIP_TAGS = {"script", "style", "noscript", "head", "title", "template", "iframe", "svg"}
 _HTML_HINT = re.compile(r"</(?:p|div|span|font|section|td|li|a|strong|h\d)\s*>|<br\s*/?>|<p[\s>]|<div[\s>]", re.I)
 _FRONT_MATTER = re.compile(r"\A\s*---\n.*?\n---[ \t]*(?:\n|\Z)", re.S)
@@ -60,10 +84,10 @@ def html_to_text(text: str) -> str:
 
 def markdown_to_text(text: str) -> str:
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)                       # images
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)                   # links keep their text
-    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)              # headings
-    text = re.sub(r"^\s{0,3}>\s?", "", text, flags=re.M)                   # quotes
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links keep their text
+    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)  # headings
+    text = re.sub(r"^\s{0,3}>\s?", "", text, flags=re.M)  # quotes
     text = re.sub(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])", "", text)  # emphasis
     return text
 

@@ -1,5 +1,6 @@
 """The fast default backend: TF-IDF over character 1–4-grams, one linear classifier per label,
 Platt-calibrated. Stored as JSON (vocabulary) + safetensors (weights): no pickles."""
+
 from __future__ import annotations
 
 import functools
@@ -32,20 +33,36 @@ def preprocess(text: str) -> str:
 
 def make_vectorizer(vocabulary: list[str] | None = None, min_df: int = 2) -> TfidfVectorizer:
     """The one vectorizer definition used for training and inference."""
-    return TfidfVectorizer(analyzer="char", ngram_range=NGRAM_RANGE, preprocessor=preprocess,
-                           sublinear_tf=True, min_df=min_df, dtype=np.float32, vocabulary=vocabulary)
+    return TfidfVectorizer(
+        analyzer="char",
+        ngram_range=NGRAM_RANGE,
+        preprocessor=preprocess,
+        sublinear_tf=True,
+        min_df=min_df,
+        dtype=np.float32,
+        vocabulary=vocabulary,
+    )
 
 
 class NgramTagger(Tagger):
     backend = "ngram"
 
-    def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray,
-                 platt: np.ndarray, labels: list[str], thresholds: np.ndarray, manifest: dict | None = None):
+    def __init__(
+        self,
+        vectorizer: TfidfVectorizer,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        platt: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray,
+        manifest: dict | None = None,
+    ):
         super().__init__(labels, thresholds, manifest)
         self.vectorizer = vectorizer
-        self.coef = np.asarray(coef, dtype=np.float32)            # (n_labels, n_features)
+        # (n_labels, n_features), at float16 precision: what is saved is exactly what is used
+        self.coef = np.asarray(coef, dtype=np.float16).astype(np.float32)
         self.intercept = np.asarray(intercept, dtype=np.float32)  # (n_labels,)
-        self.platt = np.asarray(platt, dtype=np.float32)          # (n_labels, 2): p = sigmoid(a*z + b)
+        self.platt = np.asarray(platt, dtype=np.float32)  # (n_labels, 2): p = sigmoid(a*z + b)
         self.features = vectorizer.get_feature_names_out()
         # per instance, so a replaced model is not kept alive by a class-level cache
         self._occurrences = functools.lru_cache(maxsize=256)(self._find_occurrences)
@@ -68,7 +85,7 @@ class NgramTagger(Tagger):
         starts, lengths, features = [], [], []
         for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
             for i in range(len(haystack) - n + 1):
-                feature = vocabulary.get(haystack[i:i + n])
+                feature = vocabulary.get(haystack[i : i + n])
                 if feature in present:
                     starts.append(i)
                     lengths.append(n)
@@ -86,9 +103,9 @@ class NgramTagger(Tagger):
             contrib = dict(zip(indices.tolist(), weights.tolist()))
             _, inverse, counts = np.unique(features, return_inverse=True, return_counts=True)
             share = np.array([contrib[f] for f in features.tolist()]) / (lengths * counts[inverse])
-            np.add.at(per_char, starts, share)          # a difference array: +share at the start,
+            np.add.at(per_char, starts, share)  # a difference array: +share at the start,
             np.add.at(per_char, starts + lengths, -share)  # -share just past the end
-        per_char = np.cumsum(per_char)[:len(haystack)]
+        per_char = np.cumsum(per_char)[: len(haystack)]
         if len(per_char) == 0 or per_char.max() <= 0:
             return []
         strong = per_char >= 0.25 * per_char.max()
@@ -107,14 +124,22 @@ class NgramTagger(Tagger):
                 i += 1
         return spans
 
-    def save(self, model_dir: Path) -> None:
+    def save_weights(self, model_dir: Path) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / VOCABULARY).write_text(json.dumps(list(self.features), ensure_ascii=False), encoding="utf-8")
-        save_file({"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
-                   "intercept": self.intercept, "platt": self.platt}, str(model_dir / WEIGHTS))
+        # coefficients in float16: half the size, decision values change by ~1e-3 at most
+        save_file(
+            {
+                "idf": self.vectorizer.idf_.astype(np.float32),
+                "coef": self.coef.astype(np.float16),
+                "intercept": self.intercept,
+                "platt": self.platt,
+            },
+            str(model_dir / WEIGHTS),
+        )
 
     @classmethod
-    def load(cls, model_dir: Path, manifest: dict) -> "NgramTagger":
+    def load(cls, model_dir: Path, manifest: dict) -> NgramTagger:
         try:
             vocabulary = json.loads((model_dir / VOCABULARY).read_text(encoding="utf-8"))
             tensors = load_file(str(model_dir / WEIGHTS))
@@ -122,12 +147,21 @@ class NgramTagger(Tagger):
             raise ModelLoadError(f"{model_dir}: cannot read n-gram model files: {exc}") from exc
         n_labels, n_features = len(manifest["labels"]), len(vocabulary)
         if tensors["coef"].shape != (n_labels, n_features) or tensors["idf"].shape != (n_features,):
-            raise ModelLoadError(f"{model_dir}: weight shapes {tensors['coef'].shape} do not match "
-                                 f"{n_labels} labels x {n_features} features")
+            raise ModelLoadError(
+                f"{model_dir}: weight shapes {tensors['coef'].shape} do not match "
+                f"{n_labels} labels x {n_features} features"
+            )
         vectorizer = make_vectorizer(vocabulary)
         vectorizer.idf_ = tensors["idf"]
-        return cls(vectorizer, tensors["coef"], tensors["intercept"], tensors["platt"],
-                   manifest["labels"], np.array(manifest["thresholds"]), manifest)
+        return cls(
+            vectorizer,
+            tensors["coef"].astype(np.float32),
+            tensors["intercept"],
+            tensors["platt"],
+            manifest["labels"],
+            np.array(manifest["thresholds"]),
+            manifest,
+        )
 
 
 class KeywordTagger(Tagger):
@@ -136,11 +170,17 @@ class KeywordTagger(Tagger):
     backend = "keywords"
 
     def __init__(self, taxonomy):
-        super().__init__(taxonomy.ids, np.full(len(taxonomy.ids), 0.5),
-                         {"name": "keyword-baseline", "version": str(taxonomy.version),
-                          "taxonomy_version": taxonomy.version})
-        self.patterns = [re.compile("|".join(re.escape(normalize(c)) for c in sorted(l.cues, key=len, reverse=True)))
-                         if l.cues else None for l in taxonomy.labels]
+        super().__init__(
+            taxonomy.ids,
+            np.full(len(taxonomy.ids), 0.5),
+            {"name": "keyword-baseline", "version": str(taxonomy.version), "taxonomy_version": taxonomy.version},
+        )
+        self.patterns = [
+            re.compile("|".join(re.escape(normalize(c)) for c in sorted(l.cues, key=len, reverse=True)))
+            if l.cues
+            else None
+            for l in taxonomy.labels
+        ]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self.labels)))

@@ -3,6 +3,7 @@
 One segmenter serves the CLI, the service and batch tagging. The result's `text` is the cleaned
 article (paragraphs joined by blank lines); every offset points into it.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,13 +18,16 @@ _BOILERPLATE = re.compile(
     r"[，,]?轻点两下取消(?:赞|在看)|←?扫码关注我们|扫码订阅.*|点击(?:下图|上方|蓝字).{0,12}|最新评论|举报/?反馈|"
     r"\**END\**|-+\s*END\s*-+|分享收藏点赞在看|好看你就分享.*|.*点个三连吧[！!]?|(?:编辑|责编|责任编辑|审核|来源|图片|"
     r"文字|作者|文字/编辑|图/文|校对|监制|出品)\s*[:：/｜|].{0,30}|[（(]来源[:：].{0,30}[）)]|.{0,16}(?:融媒体中心|公众号)出品|"
-    r"征订热线.{0,20}|邮发代号.{0,12}|海量资讯.{0,20}APP)$")
+    r"征订热线.{0,20}|邮发代号.{0,12}|海量资讯.{0,20}APP)$"
+)
 _RELATED = re.compile(r"^(?:相关阅读|阅读推荐|推荐阅读|往期推荐|往期回顾|延伸阅读|相关新闻|热门推荐)[:：]?$")
 _ONLY_PUNCT = re.compile(r"^[\W_]*$")
 _SENTENCE_END = "。！？；!?;…”」』"
 # A new case starts at a numbering marker at the start of the text or after a sentence end.
-_CASE_START = re.compile(r"(?:(?<=[。！？；!?;])|(?<=^))\s*(?=(?:\d{1,2}[、．.](?!\d)|[一二三四五六七八九十]{1,3}、|"
-                         r"[（(][一二三四五六七八九十\d]{1,3}[）)]))")
+_CASE_START = re.compile(
+    r"(?:(?<=[。！？；!?;])|(?<=^))\s*(?=(?:\d{1,2}[、．.](?!\d)|[一二三四五六七八九十]{1,3}、|"
+    r"[（(][一二三四五六七八九十\d]{1,3}[）)]))"
+)
 _HARD_WRAP = 40  # a line this long that does not end a sentence continues on the next line
 
 
@@ -36,7 +40,7 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Article:
-    text: str                    # the cleaned article
+    text: str  # the cleaned article
     paragraphs: list[Paragraph]
 
 
@@ -85,7 +89,7 @@ def split_cases(paragraph: str) -> list[str]:
 
 def segment(text: str, fmt: str = "auto") -> Article:
     """Clean an article ('auto', 'text', 'html' or 'markdown') and split it into paragraphs."""
-    pieces = []
+    pieces: list[str] = []
     for para in _paragraphs(_lines(to_plain(text, fmt))):
         for case in split_cases(para):
             if not pieces or case != pieces[-1]:  # pages often repeat the title

@@ -1,22 +1,27 @@
 """The tagger interface shared by every backend (n-gram, BERT, keyword baseline)."""
+
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from heichan.labels import Taxonomy, load_taxonomy
+from heichan.labels.taxonomy import Taxonomy
 
-from .artifacts import ModelLoadError, read_manifest
+from .artifacts import write_manifest
+from .text import strip_artefacts
 
-DEFAULT_MODEL_DIR = Path(__file__).with_name("default")
+TAXONOMY_FILE = "taxonomy.yaml"  # the taxonomy a model was trained with, inside its directory
+
 MAX_EVIDENCE_SPANS = 3
 
 
 @dataclass
 class TagResult:
     """One paragraph's tags. `labels` may be empty: no black-market activity."""
+
     text: str
     labels: list[str]
     scores: dict[str, float]
@@ -41,6 +46,7 @@ class Tagger:
         self.labels = list(labels)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.manifest = manifest or {}
+        self.taxonomy: Taxonomy | None = None  # the taxonomy the model was trained with, set on loading
 
     @property
     def name(self) -> str:
@@ -73,30 +79,77 @@ class Tagger:
             raise KeyError(f"unknown label(s) {unknown} in threshold map. Known labels: {self.labels}")
         return np.array([float(override.get(l, t)) for l, t in zip(self.labels, self.thresholds)])
 
-    def tag(self, paragraphs: list[str], evidence: bool = True,
-            thresholds: float | dict[str, float] | None = None) -> list[TagResult]:
-        """Tag paragraphs: scores for every label, the predicted set, and evidence spans."""
+    def tag(
+        self, paragraphs: list[str], evidence: bool = True, thresholds: float | dict[str, float] | None = None
+    ) -> list[TagResult]:
+        """Tag paragraphs: scores for every label, the predicted set, and evidence spans.
+
+        The model sees the text with converter artefacts removed (`strip_artefacts`); evidence
+        offsets point into the paragraphs as given."""
         if not paragraphs:
             return []
         thr = self.resolve_thresholds(thresholds)
-        probs = self.predict_proba(list(paragraphs))
+        cleaned = [strip_artefacts(p) for p in paragraphs]
+        probs = self.predict_proba([c for c, _ in cleaned])
         results = []
-        for text, row in zip(paragraphs, probs):
+        for text, (clean, offsets), row in zip(paragraphs, cleaned, probs):
             picked = [i for i in range(len(self.labels)) if row[i] >= thr[i]]
             ev = {}
             if evidence:
                 for i in picked:
-                    spans = sorted(self.explain(text, i), key=lambda s: -s[2])[:MAX_EVIDENCE_SPANS]
-                    ev[self.labels[i]] = [[s, e] for s, e, _ in sorted(spans)]
-            results.append(TagResult(text, [self.labels[i] for i in picked],
-                                     {l: round(float(p), 4) for l, p in zip(self.labels, row)}, ev))
+                    spans = sorted(self.explain(clean, i), key=lambda s: -s[2])[:MAX_EVIDENCE_SPANS]
+                    ev[self.labels[i]] = [[offsets[s], offsets[e - 1] + 1] for s, e, _ in sorted(spans) if e > s]
+            results.append(
+                TagResult(
+                    text,
+                    [self.labels[i] for i in picked],
+                    {l: round(float(p), 4) for l, p in zip(self.labels, row)},
+                    ev,
+                )
+            )
         return results
+
+    def save_weights(self, model_dir: Path) -> None:
+        """Write the backend's own files into `model_dir` (safetensors, JSON, ONNX: no pickles)."""
+        raise NotImplementedError
+
+    def save(
+        self,
+        model_dir: str | Path,
+        *,
+        name: str,
+        version: str,
+        taxonomy_file: str | Path,
+        taxonomy_version: int,
+        files: dict[str, str] | None = None,
+        **fields,
+    ) -> dict:
+        """Write a complete model directory: the weights, the taxonomy it was trained with, extra
+        text files (model card, metrics), then the manifest with every file's checksum. Load it
+        back with `heichan.model.load_tagger(model_dir)`."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.save_weights(model_dir)
+        shutil.copyfile(taxonomy_file, model_dir / TAXONOMY_FILE)
+        for file_name, text in (files or {}).items():
+            (model_dir / file_name).write_text(text, encoding="utf-8")
+        self.manifest = write_manifest(
+            model_dir,
+            backend=self.backend,
+            name=name,
+            version=version,
+            labels=self.labels,
+            taxonomy_version=taxonomy_version,
+            thresholds=[round(float(t), 4) for t in self.thresholds],
+            **fields,
+        )
+        return self.manifest
 
     def predict(self, texts: str | list[str]) -> list[str] | list[list[str]]:
         """Label ids only; one string in gives one list out."""
-        single = isinstance(texts, str)
-        results = self.tag([texts] if single else texts, evidence=False)
-        return results[0].labels if single else [r.labels for r in results]
+        if isinstance(texts, str):
+            return self.tag([texts], evidence=False)[0].labels
+        return [r.labels for r in self.tag(texts, evidence=False)]
 
 
 def merge_spans(spans: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
@@ -109,29 +162,3 @@ def merge_spans(spans: list[tuple[int, int, float]]) -> list[tuple[int, int, flo
         else:
             merged.append([start, end, weight])
     return [tuple(m) for m in merged]
-
-
-def check_labels(model_labels: list[str], taxonomy: Taxonomy, where: str) -> None:
-    """A model may know fewer labels than the taxonomy (older version), never unknown ones."""
-    unknown = [l for l in model_labels if l not in taxonomy.ids]
-    if unknown:
-        raise ModelLoadError(f"{where}: model labels {unknown} are not in labels/taxonomy.yaml "
-                             f"(version {taxonomy.version}); known labels: {taxonomy.ids}")
-
-
-def load_tagger(model_dir: str | Path | None = None, taxonomy: Taxonomy | None = None, **options) -> Tagger:
-    """Load a model directory (default: the shipped n-gram model), verifying its manifest.
-
-    `options` go to the backend (e.g. ``quantize="int8"`` for BERT).
-    """
-    model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-    manifest = read_manifest(model_dir)
-    check_labels(manifest["labels"], taxonomy or load_taxonomy(), str(model_dir))
-    backend = manifest["backend"]
-    if backend == "ngram":
-        from .ngram import NgramTagger
-        return NgramTagger.load(model_dir, manifest)
-    if backend == "bert":
-        from .bert import BertTagger
-        return BertTagger.load(model_dir, manifest, **options)
-    raise ModelLoadError(f"{model_dir}: unknown backend {backend!r}; expected 'ngram' or 'bert'")

@@ -4,6 +4,7 @@
 character i of the input, so evidence offsets computed on normalised text point straight into
 the text the user sent.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,13 +67,56 @@ def is_traditional(text: str) -> bool:
     return marked >= 2 and marked / len(cjk) >= 0.03
 
 
-def char_ngrams(text: str, n: int = 4) -> set[str]:
-    """The set of character n-grams of the normalised text, whitespace removed."""
-    text = re.sub(r"\s+", "", normalize(text))
-    if len(text) <= n:
-        return {text} if text else set()
-    return {text[i:i + n] for i in range(len(text) - n + 1)}
+_HAN = "\u3400-\u9fff\uf900-\ufaff"
+_PINYIN = "a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü"
+_ARTEFACTS = re.compile(
+    # a character followed by its reading or variant in parentheses: 網(wǎng), 帳(賬)
+    rf"(?<=[{_HAN}])[(（](?:[{_PINYIN}]{{1,6}}[1-5]?|[{_HAN}])[)）]"
+    # a stray question mark where a converter failed, between two characters
+    rf"|(?<=[{_HAN}])\?+(?=[{_HAN}])"
+    # doubled punctuation: the repeats
+    r"|(?<=([，。！？、；：,.!?]))\1+"
+    # HTML entities left in text
+    r"|&(?:nbsp|quot|amp|lt|gt|ldquo|rdquo|lsquo|rsquo|hellip|mdash|middot|#\d{2,6});"
+)
+_ENTITIES = {
+    "&nbsp;": " ",
+    "&quot;": '"',
+    "&amp;": "&",
+    "&lt;": "<",
+    "&gt;": ">",
+    "&ldquo;": "“",
+    "&rdquo;": "”",
+    "&lsquo;": "‘",
+    "&rsquo;": "’",
+    "&hellip;": "…",
+    "&mdash;": "—",
+    "&middot;": "·",
+}
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+def strip_artefacts(text: str) -> tuple[str, list[int]]:
+    """Remove what page converters and scrapers leave in text (readings or variants in
+    parentheses, stray `?`, doubled punctuation, HTML entities).
+
+    Returns the cleaned text and, for each of its characters, the index of the character of
+    `text` it came from, so offsets computed on the cleaned text map back to the original:
+    a span [s, e) of the cleaned text is [offsets[s], offsets[e - 1] + 1) of `text`.
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    last = 0
+    for m in _ARTEFACTS.finditer(text):
+        out.append(text[last : m.start()])
+        offsets.extend(range(last, m.start()))
+        token = m.group(0)
+        if token.startswith("&"):
+            repl = _ENTITIES.get(token) or (
+                chr(int(token[2:-1])) if token[2:-1].isdigit() and int(token[2:-1]) < 0x110000 else ""
+            )
+            out.append(repl)
+            offsets.extend([m.start()] * len(repl))
+        last = m.end()
+    out.append(text[last:])
+    offsets.extend(range(last, len(text)))
+    return "".join(out), offsets

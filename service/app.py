@@ -1,4 +1,5 @@
 """Wire the FastAPI application together."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from heichan.labels import load_taxonomy
 from heichan.model import ModelLoadError
 
 from .errors import RequestGuard, install_handlers
@@ -26,7 +28,8 @@ Errors are JSON `{"error": {"code", "message", "request_id"}}` with stable codes
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
-    holder = ModelHolder(on_swap=lambda t: metrics.set_model(t.name, t.version, t.taxonomy_version))
+    taxonomy = load_taxonomy(settings.taxonomy) if settings.taxonomy else None
+    holder = ModelHolder(on_swap=lambda t: metrics.set_model(t.name, t.version, t.taxonomy_version), taxonomy=taxonomy)
     pool = InferencePool(settings.workers, settings.max_pending)
 
     def load_initial() -> None:

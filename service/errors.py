@@ -1,4 +1,5 @@
 """Stable JSON errors, the request guard (ids, body size, UTF-8) and exception handlers."""
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,15 @@ def install_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             code = "invalid_json"
-            message = "body is not valid JSON: " + "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors[:1])
+            message = "body is not valid JSON: " + "; ".join(
+                str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors[:1]
+            )
         else:
             code = "validation_error"
-            message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-                                for e in errors[:5])
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+                for e in errors[:5]
+            )
         log.warning("request %s: %s %s", _request_id(request), code, message)
         return JSONResponse(error_body(code, message, _request_id(request)), 422)
 
@@ -59,8 +64,13 @@ def install_handlers(app: FastAPI) -> None:
     async def crashed(request: Request, exc: Exception):
         # this handler runs outside RequestGuard (Starlette's outermost layer), so it sets the id header itself
         log.exception("request %s: unhandled error", _request_id(request))
-        return JSONResponse(error_body("internal_error", "internal error; see the server log for this request id",
-                                       _request_id(request)), 500, headers={"X-Request-ID": _request_id(request)})
+        return JSONResponse(
+            error_body(
+                "internal_error", "internal error; see the server log for this request id", _request_id(request)
+            ),
+            500,
+            headers={"X-Request-ID": _request_id(request)},
+        )
 
 
 class RequestGuard:
@@ -95,7 +105,9 @@ class RequestGuard:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
-            self.metrics.observe(scope["method"], getattr(route, "path", "unmatched"), status[0], time.perf_counter() - started)
+            self.metrics.observe(
+                scope["method"], getattr(route, "path", "unmatched"), status[0], time.perf_counter() - started
+            )
 
     async def _read_body(self, headers: dict, receive):
         declared = headers.get("content-length", "")
@@ -123,8 +135,13 @@ class RequestGuard:
     async def _refuse(self, send, request_id: str, status: int, code: str, message: str) -> None:
         log.warning("request %s: %s %s", request_id, code, message)
         payload = json.dumps(error_body(code, message, request_id), ensure_ascii=False).encode("utf-8")
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
 

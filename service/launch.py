@@ -1,4 +1,5 @@
 """Start `heichan serve` in a subprocess and wait until it is ready (tests and benchmarks)."""
+
 from __future__ import annotations
 
 import os
@@ -6,16 +7,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 import httpx
 
 
-def start_server(port: int, args: list[str] = (), env: dict | None = None, timeout: float = 60) -> subprocess.Popen:
+class Server(subprocess.Popen):
+    """The server process, and the file its output goes to."""
+
+    log_path: str
+
+
+def start_server(port: int, args: Sequence[str] = (), env: dict | None = None, timeout: float = 60) -> Server:
     """Run the server on 127.0.0.1:`port`; return once /readyz answers 200, or raise with its output."""
     # the log goes to a file: a pipe nobody reads fills up and blocks the server
     log = tempfile.NamedTemporaryFile(prefix="heichan-serve-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "heichan", "serve", "--port", str(port), *args],
-                            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    proc = Server(
+        [sys.executable, "-m", "heichan", "serve", "--port", str(port), *args],
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     proc.log_path = log.name
     deadline = time.monotonic() + timeout
     while True:
@@ -31,7 +43,7 @@ def start_server(port: int, args: list[str] = (), env: dict | None = None, timeo
         time.sleep(0.2)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: Server) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)

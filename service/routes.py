@@ -1,9 +1,11 @@
 """The HTTP routes: thin, they validate, run the tagger on the pool and shape the response."""
+
 from __future__ import annotations
 
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,16 +14,27 @@ from heichan.labels import load_taxonomy
 from heichan.model import ModelLoadError, Tagger, tag_article
 
 from .errors import ApiError, error_body
-from .schemas import (BatchRequest, BatchResponse, ErrorResponse, ModelInfo, ReloadRequest, ReloadResponse, TagRequest,
-                      TagResponse)
+from .schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    ModelInfo,
+    ReloadRequest,
+    ReloadResponse,
+    TagRequest,
+    TagResponse,
+)
 
-ERRORS = {status: {"model": ErrorResponse, "description": text} for status, text in {
-    400: "Body is not valid UTF-8 (invalid_utf8).",
-    413: "Body over the size limit (body_too_large) or too many articles (batch_too_large).",
-    422: "Invalid JSON (invalid_json), wrong fields or types (validation_error), empty text (empty_text), "
-         "unknown label in a threshold map (unknown_label).",
-    503: "Model not loaded yet (not_ready) or too many requests in progress (overloaded); see Retry-After.",
-}.items()}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "Body is not valid UTF-8 (invalid_utf8).",
+        413: "Body over the size limit (body_too_large) or too many articles (batch_too_large).",
+        422: "Invalid JSON (invalid_json), wrong fields or types (validation_error), empty text (empty_text), "
+        "unknown label in a threshold map (unknown_label).",
+        503: "Model not loaded yet (not_ready) or too many requests in progress (overloaded); see Retry-After.",
+    }.items()
+}
 router = APIRouter()
 
 
@@ -43,7 +56,7 @@ def _tag_all(tagger: Tagger, requests: list[TagRequest], metrics) -> list[dict]:
     for req in requests:
         result = tag_article(tagger, req.text, evidence=req.evidence, thresholds=req.threshold, fmt=req.format)
         metrics.paragraphs.inc(len(result.paragraphs))
-        out.append(result.to_dict())
+        out.append(result.to_record())
     return out
 
 
@@ -68,7 +81,9 @@ async def tag_batch(req: BatchRequest, request: Request):
     """Tag up to HEICHAN_MAX_BATCH articles (default 32) in one request, results in request order."""
     state = request.app.state
     if len(req.articles) > state.settings.max_batch:
-        raise ApiError(413, "batch_too_large", f"{len(req.articles)} articles; at most {state.settings.max_batch} per request")
+        raise ApiError(
+            413, "batch_too_large", f"{len(req.articles)} articles; at most {state.settings.max_batch} per request"
+        )
     tagger = state.holder.current()
     for i, article in enumerate(req.articles):
         _check(tagger, article, f"articles[{i}].text")
@@ -76,14 +91,15 @@ async def tag_batch(req: BatchRequest, request: Request):
     return _json({"model": model_info(tagger).model_dump(), "results": results})
 
 
-@router.get("/v1/labels", tags=["metadata"])
-async def labels() -> dict:
-    """The taxonomy: label ids, names, chain stages, definitions and cue phrases."""
-    return load_taxonomy().to_dict()
+@router.get("/v1/labels", tags=["metadata"], responses={503: ERRORS[503]})
+async def get_labels(request: Request) -> dict:
+    """The served model's taxonomy: label ids, names, chain stages, definitions and cue phrases."""
+    tagger = request.app.state.holder.current()
+    return (tagger.taxonomy or load_taxonomy()).to_dict()
 
 
 @router.get("/v1/model", tags=["metadata"], responses={503: ERRORS[503]})
-async def model(request: Request) -> dict:
+async def get_model(request: Request) -> dict:
     """The served model's manifest: labels, taxonomy version, thresholds, metrics, versions, checksums."""
     return request.app.state.holder.current().manifest
 
@@ -105,7 +121,7 @@ async def readyz(request: Request):
 
 
 @router.get("/metrics", tags=["operations"])
-async def metrics(request: Request) -> Response:
+async def get_metrics(request: Request) -> Response:
     """Prometheus metrics: requests by status, latency histogram, paragraphs tagged, model version."""
     body, content_type = request.app.state.metrics.render()
     return Response(body, media_type=content_type)
@@ -120,9 +136,17 @@ def _require_admin(request: Request, authorization: str | None) -> None:
         raise ApiError(401, "unauthorized", "missing or wrong admin token (Authorization: Bearer <token>)")
 
 
-@router.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"],
-             responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-                        422: {"model": ErrorResponse}})
+@router.post(
+    "/v1/admin/reload",
+    response_model=ReloadResponse,
+    tags=["admin"],
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+)
 async def reload(req: ReloadRequest, request: Request, authorization: str | None = Header(None)) -> ReloadResponse:
     """Load a model by name from the models directory and swap it in atomically. Requests in
     flight finish on the old model; a bad model is refused and the old one keeps serving."""

@@ -1,4 +1,5 @@
 """Request and response bodies. Every field carries a description and a Chinese example."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -6,28 +7,38 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-EXAMPLE_TEXT = ("二、出租屋“猫池”窝点案。民警根据群众举报，在城东一处出租屋内查获猫池设备6台、手机卡900余张，"
-                "现场抓获看管设备的犯罪嫌疑人2名。")
+EXAMPLE_TEXT = (
+    "二、出租屋“猫池”窝点案。民警根据群众举报，在城东一处出租屋内查获猫池设备6台、手机卡900余张，"
+    "现场抓获看管设备的犯罪嫌疑人2名。"
+)
 
 
 class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="The article as scraped: plain text, HTML or Markdown (WeChat boilerplate is dropped).",
-                      examples=[EXAMPLE_TEXT])
+    text: str = Field(
+        description="The article as scraped: plain text, HTML or Markdown (WeChat boilerplate is dropped).",
+        examples=[EXAMPLE_TEXT],
+    )
     format: Literal["auto", "text", "html", "markdown"] = Field(
-        "auto", description="Input format; 'auto' detects HTML and Markdown.", examples=["auto"])
+        "auto", description="Input format; 'auto' detects HTML and Markdown.", examples=["auto"]
+    )
     threshold: Probability | dict[str, Probability] | None = Field(
-        None, description="Replace the model's tuned thresholds: one value for every label, or a map label → value.",
-        examples=[{"modem_pool": 0.3}])
+        None,
+        description="Replace the model's tuned thresholds: one value for every label, or a map label → value.",
+        examples=[{"modem_pool": 0.3}],
+    )
     evidence: bool = Field(True, description="Return evidence spans for predicted labels.", examples=[True])
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    articles: list[TagRequest] = Field(min_length=1, description="Articles to tag (at most HEICHAN_MAX_BATCH, default 32).",
-                                       examples=[[{"text": EXAMPLE_TEXT}, {"text": "谨防电信网络诈骗，守护好您的钱袋子！"}]])
+    articles: list[TagRequest] = Field(
+        min_length=1,
+        description="Articles to tag (at most HEICHAN_MAX_BATCH, default 32).",
+        examples=[[{"text": EXAMPLE_TEXT}, {"text": "谨防电信网络诈骗，守护好您的钱袋子！"}]],
+    )
 
 
 class ModelInfo(BaseModel):
@@ -41,18 +52,30 @@ class ParagraphTags(BaseModel):
     start: int = Field(description="Offset of the paragraph in the cleaned `text`.", examples=[0])
     end: int = Field(description="End offset (exclusive) in the cleaned `text`.", examples=[58])
     text: str = Field(description="The paragraph.", examples=[EXAMPLE_TEXT])
-    labels: list[str] = Field(description="Predicted labels; [] means no black-market activity.", examples=[["sim_card_supply", "modem_pool"]])
-    scores: dict[str, float] = Field(description="Probability for every label the model knows.", examples=[{"modem_pool": 0.998}])
+    labels: list[str] = Field(
+        description="Predicted labels; [] means no black-market activity.", examples=[["sim_card_supply", "modem_pool"]]
+    )
+    scores: dict[str, float] = Field(
+        description="Probability for every label the model knows.", examples=[{"modem_pool": 0.998}]
+    )
     evidence: dict[str, list[list[int]]] = Field(
         description="For each predicted label, [start, end] spans of the cleaned `text` that support it.",
-        examples=[{"modem_pool": [[8, 12], [33, 37]]}])
+        examples=[{"modem_pool": [[8, 12], [33, 37]]}],
+    )
 
 
 class ArticleTags(BaseModel):
     text: str = Field(description="The cleaned article; all offsets point into it.", examples=[EXAMPLE_TEXT])
-    labels: list[str] = Field(description="Article labels: those carried by at least one paragraph.", examples=[["sim_card_supply", "modem_pool"]])
-    scores: dict[str, float] = Field(description="Article score per label: its highest paragraph score.", examples=[{"modem_pool": 0.998}])
-    paragraphs: list[ParagraphTags] = Field(description="The article's paragraphs in order; boilerplate is not included.")
+    labels: list[str] = Field(
+        description="Article labels: those carried by at least one paragraph.",
+        examples=[["sim_card_supply", "modem_pool"]],
+    )
+    scores: dict[str, float] = Field(
+        description="Article score per label: its highest paragraph score.", examples=[{"modem_pool": 0.998}]
+    )
+    paragraphs: list[ParagraphTags] = Field(
+        description="The article's paragraphs in order; boilerplate is not included."
+    )
 
 
 class TagResponse(ArticleTags):
@@ -67,9 +90,11 @@ class BatchResponse(BaseModel):
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-                       description="Name of a model directory under the server's models directory (never a path).",
-                       examples=["heichan-ngram-v2"])
+    model: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Name of a model directory under the server's models directory (never a path).",
+        examples=["heichan-ngram-v2"],
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -80,7 +105,9 @@ class ReloadResponse(BaseModel):
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable error code.", examples=["empty_text"])
     message: str = Field(description="What went wrong and what to do.", examples=["text is empty or only whitespace"])
-    request_id: str = Field(description="Also in the X-Request-ID header and the server log.", examples=["3f2c9a7e1b0d4c55"])
+    request_id: str = Field(
+        description="Also in the X-Request-ID header and the server log.", examples=["3f2c9a7e1b0d4c55"]
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -1,28 +1,34 @@
-"""Service settings: constructor arguments, falling back to HEICHAN_* environment variables."""
+"""Service settings: constructor arguments, else HEICHAN_* environment variables, else defaults.
+
+A bad value is refused at start-up with a message naming the variable (see `settings_error`).
+"""
+
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-@dataclass
-class Settings:
-    model_dir: str | None = field(default_factory=lambda: os.environ.get("HEICHAN_MODEL_DIR"))  # None: shipped model
-    models_dir: Path = field(default_factory=lambda: Path(os.environ.get("HEICHAN_MODELS_DIR", "models")))
-    admin_token: str | None = field(default_factory=lambda: os.environ.get("HEICHAN_ADMIN_TOKEN") or None)
-    max_body_bytes: int = field(default_factory=lambda: _env_int("HEICHAN_MAX_BODY_BYTES", 2_000_000))
-    max_batch: int = field(default_factory=lambda: _env_int("HEICHAN_MAX_BATCH", 32))
-    workers: int = field(default_factory=lambda: _env_int("HEICHAN_WORKERS", 2))
-    max_pending: int = field(default_factory=lambda: _env_int("HEICHAN_MAX_PENDING", 64))
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEICHAN_", frozen=False)
 
-    def __post_init__(self) -> None:
-        self.models_dir = Path(self.models_dir)
-        for name in ("max_body_bytes", "max_batch", "workers", "max_pending"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+    model_dir: str | None = Field(None, description="model directory or shipped model name; None: the default model")
+    models_dir: Path = Field(Path("models"), description="where /v1/admin/reload looks up models by name")
+    taxonomy: str | None = Field(None, description="taxonomy YAML the model must agree with; None: the model's own")
+    admin_token: str | None = Field(None, description="bearer token of the admin endpoints; None disables them")
+    max_body_bytes: int = Field(2_000_000, ge=1, description="largest request body")
+    max_batch: int = Field(32, ge=1, description="most articles in one /v1/tag/batch request")
+    workers: int = Field(2, ge=1, description="inference threads")
+    max_pending: int = Field(64, ge=1, description="requests in progress before answering 503")
+
+    @field_validator("admin_token", "model_dir", "taxonomy")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line per bad value, naming the environment variable."""
+    return "; ".join(f"HEICHAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())

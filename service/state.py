@@ -1,4 +1,5 @@
 """The model being served (swapped atomically) and the bounded inference pool."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from heichan.labels import Taxonomy
 from heichan.model import Tagger, load_tagger
 
 from .errors import ApiError
@@ -18,7 +20,8 @@ class ModelHolder:
     """Requests read `tagger` once and keep that reference, so a reload never changes the model
     under a request in flight; the swap itself is a single assignment."""
 
-    def __init__(self, on_swap=None):
+    def __init__(self, on_swap=None, taxonomy: Taxonomy | None = None):
+        self.taxonomy = taxonomy  # when set, every model must agree with it
         self.tagger: Tagger | None = None
         self.error: str | None = None
         self._reload_lock = threading.Lock()
@@ -28,7 +31,7 @@ class ModelHolder:
         """Load and validate a model directory, then swap it in. Raises ModelLoadError; the
         current model keeps serving when it does."""
         with self._reload_lock:
-            tagger = load_tagger(model_dir)
+            tagger = load_tagger(model_dir, self.taxonomy)
             tagger.predict_proba(["预热"])  # fail here, not on the first request
             self.tagger, self.error = tagger, None
             if self._on_swap:
@@ -61,8 +64,9 @@ class InferencePool:
         if self.executor is None:
             raise ApiError(503, "not_ready", "the service is starting or stopping; retry shortly", retry_after=1)
         if self.pending >= self.max_pending:
-            raise ApiError(503, "overloaded", f"{self.pending} requests are already being processed; retry shortly",
-                           retry_after=1)
+            raise ApiError(
+                503, "overloaded", f"{self.pending} requests are already being processed; retry shortly", retry_after=1
+            )
         self.pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

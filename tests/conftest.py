@@ -43,9 +43,16 @@ def tiny_bert_dir(tmp_path_factory, splits, taxonomy):
     out = tmp_path_factory.mktemp("tiny-bert")
     BertTokenizer(vocab=vocab).save_pretrained(out)
     import torch
+
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(out, safe_serialization=True)
     return out
 

@@ -1,4 +1,5 @@
 """`heichan batch`: formats, errors, order, resume after kill -9, workers, service parity."""
+
 import csv
 import gzip
 import json
@@ -15,8 +16,14 @@ from heichan.batch import BatchConfig, BatchError, run_batch
 from heichan.cli import main
 from heichan.labels.corpus import load_split
 
-BAD_LINES = [b'{"id": "bad-empty", "text": "   "}', b'{"id": "bad-json", "text": ', b'["not", "an", "object"]',
-             b'{"text": "no id here"}', b'{"id": "bad-utf8", "text": "\xff\xfe"}', b'{"id": "bad-type", "text": 7}']
+BAD_LINES = [
+    b'{"id": "bad-empty", "text": "   "}',
+    b'{"id": "bad-json", "text": ',
+    b'["not", "an", "object"]',
+    b'{"text": "no id here"}',
+    b'{"id": "bad-utf8", "text": "\xff\xfe"}',
+    b'{"id": "bad-type", "text": 7}',
+]
 
 
 def articles(n: int, seed: int = 0) -> list[dict]:
@@ -46,9 +53,14 @@ def test_jsonl_archive_in_order_with_errors_reported(tmp_path):
     errors = read_jsonl(tmp_path / "out.jsonl.errors.jsonl")
     assert [r["id"] for r in out] == ids
     assert all(set(r) == {"id", "labels", "scores"} and len(r["scores"]) == 16 for r in out)
-    assert [e["reason"] for e in errors] == ["empty text", "invalid JSON (Expecting value at character 27)",
-                                            "expected a JSON object, found list", "missing id field 'id'",
-                                            "not valid UTF-8 (byte 28)", "missing text field 'text' (a string)"]
+    assert [e["reason"] for e in errors] == [
+        "empty text",
+        "invalid JSON (Expecting value at character 27)",
+        "expected a JSON object, found list",
+        "missing id field 'id'",
+        "not valid UTF-8 (byte 28)",
+        "missing text field 'text' (a string)",
+    ]
     assert errors[0]["where"] == "in.jsonl:2" and errors[0]["id"] == "bad-empty"
     assert summary["rows"] == 126 and summary["tagged"] == 120 and summary["errors"] == 6
     assert sum(summary["label_counts"].values()) == sum(len(r["labels"]) for r in out)
@@ -67,8 +79,9 @@ def test_paragraph_results_match_the_service(tmp_path, ready):
         ready(client)
         for row, record in zip(rows, read_jsonl(tmp_path / "out.jsonl")):
             served = client.post("/v1/tag", json={"text": row["text"]}).json()
-            assert {k: record[k] for k in ("text", "labels", "scores", "paragraphs")} == \
-                   {k: served[k] for k in ("text", "labels", "scores", "paragraphs")}
+            assert {k: record[k] for k in ("text", "labels", "scores", "paragraphs")} == {
+                k: served[k] for k in ("text", "labels", "scores", "paragraphs")
+            }
 
 
 def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path):
@@ -86,11 +99,17 @@ def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path):
         writer = csv.DictWriter(fh, ["doc", "body"])
         writer.writeheader()
         writer.writerows({"doc": r["id"], "body": r["text"]} for r in rows)
-    pq.write_table(pa.table({"doc": [r["id"] for r in rows], "body": [r["text"] for r in rows]}), tmp_path / "in.parquet")
+    pq.write_table(
+        pa.table({"doc": [r["id"] for r in rows], "body": [r["text"] for r in rows]}), tmp_path / "in.parquet"
+    )
     reference = None
-    for name, extra in (("in.jsonl", {}), ("in.jsonl.gz", {}), ("in.jsonl.zst", {}),
-                        ("in.csv", {"text_field": "body", "id_field": "doc"}),
-                        ("in.parquet", {"text_field": "body", "id_field": "doc"})):
+    for name, extra in (
+        ("in.jsonl", {}),
+        ("in.jsonl.gz", {}),
+        ("in.jsonl.zst", {}),
+        ("in.csv", {"text_field": "body", "id_field": "doc"}),
+        ("in.parquet", {"text_field": "body", "id_field": "doc"}),
+    ):
         out = tmp_path / f"out-{name}.jsonl"
         run_batch(BatchConfig(str(tmp_path / name), str(out), **extra))
         records = read_jsonl(out)
@@ -116,9 +135,15 @@ def test_parquet_and_csv_outputs(tmp_path):
 def test_directory_of_files(tmp_path):
     root = tmp_path / "archive"
     (root / "2023" / "wechat").mkdir(parents=True)
-    (root / "a.txt").write_text("民警查获猫池设备6台、手机卡900余张，设备收到的验证码被上传到接码平台。", encoding="utf-8")
-    (root / "2023" / "b.html").write_text("<div><p>二、“收号”团伙案。</p><p>钱某收购他人社交账号转卖给诈骗团伙。</p></div>", encoding="utf-8")
-    (root / "2023" / "wechat" / "c.md").write_text("**1、某地破获接码平台案。**平台为号商提供验证码。\n\n微信扫一扫", encoding="utf-8")
+    (root / "a.txt").write_text(
+        "民警查获猫池设备6台、手机卡900余张，设备收到的验证码被上传到接码平台。", encoding="utf-8"
+    )
+    (root / "2023" / "b.html").write_text(
+        "<div><p>二、“收号”团伙案。</p><p>钱某收购他人社交账号转卖给诈骗团伙。</p></div>", encoding="utf-8"
+    )
+    (root / "2023" / "wechat" / "c.md").write_text(
+        "**1、某地破获接码平台案。**平台为号商提供验证码。\n\n微信扫一扫", encoding="utf-8"
+    )
     (root / "2023" / "gbk.txt").write_bytes("猫池窝点".encode("gb18030"))
     (root / "2023" / "empty.md").write_text("  \n", encoding="utf-8")
     (root / "2023" / "cover.png").write_bytes(b"\x89PNG")
@@ -126,7 +151,10 @@ def test_directory_of_files(tmp_path):
     out = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
     assert list(out) == ["a.txt", "2023/b.html", "2023/wechat/c.md"]  # a folder's files, then its sorted subfolders
     assert "modem_pool" in out["a.txt"]["labels"]
-    assert [p["text"] for p in out["2023/b.html"]["paragraphs"]] == ["二、“收号”团伙案。", "钱某收购他人社交账号转卖给诈骗团伙。"]
+    assert [p["text"] for p in out["2023/b.html"]["paragraphs"]] == [
+        "二、“收号”团伙案。",
+        "钱某收购他人社交账号转卖给诈骗团伙。",
+    ]
     assert "微信扫一扫" not in out["2023/wechat/c.md"]["text"]
     errors = {e["id"]: e["reason"] for e in read_jsonl(tmp_path / "out.jsonl.errors.jsonl")}
     assert errors == {"2023/gbk.txt": "not valid UTF-8 (byte 2)", "2023/empty.md": "empty text"}  # C3 A8 is valid UTF-8
@@ -134,8 +162,13 @@ def test_directory_of_files(tmp_path):
 
 def test_stdin_input(tmp_path):
     ids = write_jsonl(tmp_path / "in.jsonl", articles(10))
-    proc = subprocess.run([sys.executable, "-m", "heichan", "batch", "-", "--out", str(tmp_path / "out.jsonl")],
-                          stdin=open(tmp_path / "in.jsonl", "rb"), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "heichan", "batch", "-", "--out", str(tmp_path / "out.jsonl")],
+        stdin=open(tmp_path / "in.jsonl", "rb"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ids
     assert json.loads(proc.stdout)["tagged"] == 10
@@ -153,7 +186,10 @@ def test_fail_fast_and_refusals(tmp_path, capsys):
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
     with pytest.raises(BatchError, match="ok.jsonl already exists"):
         run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
-    assert run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl"), resume=True))["status"] == "already complete"
+    assert (
+        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl"), resume=True))["status"]
+        == "already complete"
+    )
     assert main(["batch", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "m.jsonl")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "in.csv").write_text("a,b\n1,2\n", encoding="utf-8")
@@ -175,8 +211,19 @@ def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, worke
     clean = tmp_path / "clean.jsonl"
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(clean), chunk_size=20))
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "heichan", "batch", str(tmp_path / "in.jsonl"), "--out", str(out),
-               "--chunk-size", "20", "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "heichan",
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "--out",
+        str(out),
+        "--chunk-size",
+        "20",
+        "--workers",
+        str(workers),
+    ]
     parts = tmp_path / "out.jsonl.parts"
 
     def committed() -> int:
@@ -184,7 +231,9 @@ def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, worke
 
     rng, kills = random.Random(workers), 0
     for attempt in range(12):
-        proc = subprocess.Popen(command + (["--resume"] if attempt else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            command + (["--resume"] if attempt else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         if kills < 5:
             # kill at a random point: the first time during start-up, then after a random
             # number of newly committed chunks (possibly mid-write of the next one)

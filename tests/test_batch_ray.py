@@ -1,23 +1,27 @@
 """`heichan batch --engine ray` on a local Ray instance started by the test."""
+
 import json
 
 import pytest
+from test_batch import articles, read_jsonl, write_jsonl
 
 from heichan.batch import BatchConfig, run_batch
 from heichan.batch.ray_engine import run_ray
-from test_batch import articles, read_jsonl, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
+
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
 
 
 def ray_records(out_dir):
-    return [json.loads(line) for f in sorted(out_dir.glob("*.json")) for line in f.read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line) for f in sorted(out_dir.glob("*.json")) for line in f.read_text(encoding="utf-8").splitlines()
+    ]
 
 
 def test_ray_engine_gives_the_local_engines_records(tmp_path, ray_local):

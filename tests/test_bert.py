@@ -1,18 +1,21 @@
 """The BERT backend on a tiny random-init BERT built from the corpus (nothing is downloaded)."""
+
 import threading
 import time
 
 import numpy as np
 import pytest
 
+from heichan.labels.taxonomy import TAXONOMY_PATH
 from heichan.model import ModelLoadError, load_tagger
-from heichan.model.artifacts import write_manifest
 from heichan.model.bert import resolve_pretrained
 from heichan.training.bert import fine_tune
 from heichan.training.data import to_labelled_set
 from heichan.training.train import main as train_main
 
-LONG = ("某地警方通报，" + "民警在走访中了解到案件的来龙去脉，" * 12 + "最终查明嫌疑人架设猫池设备，为接码平台提供验证码。")
+LONG = (
+    "某地警方通报，" + "民警在走访中了解到案件的来龙去脉，" * 12 + "最终查明嫌疑人架设猫池设备，为接码平台提供验证码。"
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +23,28 @@ def trained(tiny_bert_dir, splits, taxonomy, tmp_path_factory):
     # overfit 32 paragraphs: the standard check that gradients, masking and pooling are wired right
     train = to_labelled_set(splits["train"][:32], taxonomy.ids, taxonomy)
     dev = to_labelled_set(splits["dev"][:40], taxonomy.ids, taxonomy)
-    tagger, losses = fine_tune(train, dev, taxonomy.ids, str(tiny_bert_dir), epochs=25, batch_size=8, patience=25,
-                               learning_rate=1e-2, max_length=64, stride=16, seed=0, progress=False)
+    tagger, losses = fine_tune(
+        train,
+        dev,
+        taxonomy.ids,
+        str(tiny_bert_dir),
+        epochs=25,
+        batch_size=8,
+        patience=25,
+        learning_rate=1e-2,
+        max_length=64,
+        stride=16,
+        seed=0,
+        progress=False,
+    )
     out = tmp_path_factory.mktemp("bert-model")
-    tagger.save(out)
-    write_manifest(out, backend="bert", name="tiny", version="t", labels=taxonomy.ids, taxonomy_version=taxonomy.version,
-                   thresholds=[0.5] * len(taxonomy.ids))
+    tagger.save(
+        out,
+        taxonomy_file=TAXONOMY_PATH,
+        name="tiny",
+        version="t",
+        taxonomy_version=taxonomy.version,
+    )
     return tagger, losses, out
 
 
@@ -71,9 +90,27 @@ def test_dynamic_int8_quantisation_loads_and_tags(trained, splits):
 
 def test_train_command_with_the_bert_backend(tiny_bert_dir, tmp_path):
     out = tmp_path / "bert"
-    metrics = train_main(["--backend", "bert", "--base-model", str(tiny_bert_dir), "--out", str(out),
-                          "--max-train-samples", "64", "--max-steps", "8", "--batch-size", "8", "--max-length", "64",
-                          "--stride", "16", "--no-progress"])
+    metrics = train_main(
+        [
+            "--backend",
+            "bert",
+            "--base-model",
+            str(tiny_bert_dir),
+            "--out",
+            str(out),
+            "--max-train-samples",
+            "64",
+            "--max-steps",
+            "8",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "64",
+            "--stride",
+            "16",
+            "--no-progress",
+        ]
+    )
     tagger = load_tagger(out)
     assert tagger.manifest["backend"] == "bert" and tagger.manifest["config"]["base_model"] == str(tiny_bert_dir)
     assert tagger.manifest["training_loss"]["steps"] == 8
@@ -91,7 +128,9 @@ def test_missing_local_base_model_is_a_clear_error(tmp_path):
 def test_train_command_reports_a_missing_base_model_without_a_traceback(tmp_path, capsys):
     from heichan.cli import main
 
-    assert main(["train", "--backend", "bert", "--base-model", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(["train", "--backend", "bert", "--base-model", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
+    )
     assert main(["train", "--data-dir", str(tmp_path / "no-data"), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "is not a model directory" in err and "train.jsonl" in err and "Traceback" not in err

@@ -1,4 +1,5 @@
 """The retrain-with-new-labels workflow of the README, end to end on a copy of the corpus."""
+
 import re
 import shutil
 from dataclasses import asdict
@@ -18,8 +19,9 @@ from heichan.training.train import main as train_main
 
 FIXTURE = Path(__file__).with_name("fixtures") / "new_label_v2.txt"
 NEW = "ai_face_forgery"
-FIXTURE_POSITIVES = {line.split(" | ", 1)[1] for line in FIXTURE.read_text(encoding="utf-8").splitlines()
-                     if line.startswith(NEW)}
+FIXTURE_POSITIVES = {
+    line.split(" | ", 1)[1] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.startswith(NEW)
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,17 @@ def v2(tmp_path_factory):
     root = tmp_path_factory.mktemp("v2")
     raw = yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
     raw["version"] = 2
-    raw["labels"].append({"id": NEW, "zh": "AI换脸 / 深度伪造", "en": "AI face forgery", "stage": "midstream", "since": 2,
-                          "definition": "Synthesising faces or face videos to pass identity checks or impersonate people.",
-                          "cues": ["换脸", "深度伪造", "合成人脸"]})
+    raw["labels"].append(
+        {
+            "id": NEW,
+            "zh": "AI换脸 / 深度伪造",
+            "en": "AI face forgery",
+            "stage": "midstream",
+            "since": 2,
+            "definition": "Synthesising faces or face videos to pass identity checks or impersonate people.",
+            "cues": ["换脸", "深度伪造", "合成人脸"],
+        }
+    )
     taxonomy_path = root / "taxonomy.yaml"
     taxonomy_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     taxonomy = load_taxonomy(taxonomy_path)
@@ -39,11 +49,15 @@ def v2(tmp_path_factory):
     # the annotators re-judged two files for the new label, found it nowhere, and re-stamped them
     for name in ("03_platforms.txt", "07_negatives_advice.txt"):
         path = data_dir / "authored" / name
-        path.write_text(path.read_text(encoding="utf-8").replace("# taxonomy_version: 1", "# taxonomy_version: 2", 1),
-                        encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("# taxonomy_version: 1", "# taxonomy_version: 2", 1),
+            encoding="utf-8",
+        )
     build_corpus(taxonomy, data_dir)
     out = root / "model-v2"
-    metrics = train_main(["--data-dir", str(data_dir), "--taxonomy", str(taxonomy_path), "--out", str(out), "--no-progress"])
+    metrics = train_main(
+        ["--data-dir", str(data_dir), "--taxonomy", str(taxonomy_path), "--out", str(out), "--no-progress"]
+    )
     return {"taxonomy": taxonomy, "data_dir": data_dir, "model": out, "metrics": metrics}
 
 
@@ -54,8 +68,8 @@ def test_old_annotations_are_not_negatives_for_the_new_label(v2):
     new = taxonomy.ids.index(NEW)
     old_rows = np.array([r["taxonomy_version"] == 1 for r in train])
     assert old_rows.sum() > 500 and (~old_rows).sum() >= 80
-    assert not data.mask[old_rows, new].any()      # unjudged: left out of the new label's loss
-    assert data.mask[old_rows][:, :new].all()      # every old label still learns from them
+    assert not data.mask[old_rows, new].any()  # unjudged: left out of the new label's loss
+    assert data.mask[old_rows][:, :new].all()  # every old label still learns from them
     assert data.mask[~old_rows].all()
 
 
@@ -76,8 +90,8 @@ def test_old_labels_do_not_collapse(v2, splits, taxonomy):
     dev = to_labelled_set(splits["dev"], taxonomy.ids, taxonomy)
     before = compute_metrics(shipped.predict_proba(dev.texts), dev, shipped.thresholds, taxonomy.ids)["macro"]["f1"]
     new_tagger = load_tagger(v2["model"], v2["taxonomy"])
-    P = new_tagger.predict_proba(dev.texts)[:, :len(taxonomy.ids)]
-    after = compute_metrics(P, dev, new_tagger.thresholds[:len(taxonomy.ids)], taxonomy.ids)["macro"]["f1"]
+    P = new_tagger.predict_proba(dev.texts)[:, : len(taxonomy.ids)]
+    after = compute_metrics(P, dev, new_tagger.thresholds[: len(taxonomy.ids)], taxonomy.ids)["macro"]["f1"]
     assert after >= before - 0.05, (before, after)
 
 
@@ -95,7 +109,9 @@ def test_a_new_label_without_judged_negatives_is_refused(tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(TAXONOMY_PATH.with_name("data"), data_dir)
     positives = [l for l in FIXTURE.read_text(encoding="utf-8").splitlines() if l.startswith(NEW)]
-    (data_dir / "authored" / "new.txt").write_text("# taxonomy_version: 2\n" + "\n".join(positives) + "\n", encoding="utf-8")
+    (data_dir / "authored" / "new.txt").write_text(
+        "# taxonomy_version: 2\n" + "\n".join(positives) + "\n", encoding="utf-8"
+    )
     build_corpus(load_taxonomy(taxonomy_path), data_dir)
     with pytest.raises(ValueError, match=re.escape(f"cannot train label(s) ['{NEW}']")):
         train_main(["--data-dir", str(data_dir), "--taxonomy", str(taxonomy_path), "--out", str(tmp_path / "m")])

@@ -26,7 +26,12 @@ def test_shipped_model_tags_a_case_and_leaves_anti_fraud_advice_alone(tagger):
 
 
 def test_traditional_text_tags_like_simplified(tagger):
-    simplified, traditional = tagger.tag([CASE, "杭州警方打掉一個藏在寫字樓裡的“卡池”窩點，嫌疑人把上百張手機卡插入卡池，將收到的驗證碼上傳到接碼平臺出售。"])
+    simplified, traditional = tagger.tag(
+        [
+            CASE,
+            "杭州警方打掉一個藏在寫字樓裡的“卡池”窩點，嫌疑人把上百張手機卡插入卡池，將收到的驗證碼上傳到接碼平臺出售。",
+        ]
+    )
     assert simplified.labels == traditional.labels
     assert simplified.scores == pytest.approx(traditional.scores, abs=0.02)
 
@@ -34,7 +39,7 @@ def test_traditional_text_tags_like_simplified(tagger):
 def test_evidence_spans_point_into_the_paragraph(tagger):
     (result,) = tagger.tag([CASE])
     assert set(result.evidence) == set(result.labels)
-    for label, spans in result.evidence.items():
+    for spans in result.evidence.values():
         assert 1 <= len(spans) <= 3
         for start, end in spans:
             assert 0 <= start < end <= len(CASE)
@@ -59,7 +64,7 @@ def test_article_labels_are_the_union_of_paragraph_labels(tagger):
     assert article.labels == article.paragraphs[1]["labels"]
     assert article.scores["modem_pool"] == article.paragraphs[1]["scores"]["modem_pool"]
     for p in article.paragraphs:
-        assert text[p["start"]:p["end"]] == p["text"]
+        assert text[p["start"] : p["end"]] == p["text"]
         for spans in p["evidence"].values():
             assert all(p["start"] <= s < e <= p["end"] for s, e in spans)
 
@@ -123,15 +128,19 @@ def test_tag_command_reads_files_and_stdin(tmp_path, capsys, monkeypatch):
     assert "modem_pool" in out["labels"]
     import io
     import sys
+
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(CASE.encode("utf-8"))))
     assert main(["tag", "-"]) == 0
     assert "modem_pool" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    ("猫池窝点".encode("gb18030"), "is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        ("猫池窝点".encode("gb18030"), "is not valid UTF-8"),
+    ],
+)
 def test_tag_command_rejects_bad_input_clearly(tmp_path, capsys, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -149,10 +158,17 @@ def test_tag_command_with_a_broken_model_dir(tmp_path, capsys):
 
 def test_eval_accepts_outside_jsonl_and_writes_predictions_and_report(tmp_path, capsys):
     data = tmp_path / "outside.jsonl"
-    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"id": "x1", "text": CASE, "labels": ["modem_pool", "sms_code_platform"]},
-        {"id": "x2", "text": ADVICE, "labels": []},
-    ]) + "\n", encoding="utf-8")
+    data.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {"id": "x1", "text": CASE, "labels": ["modem_pool", "sms_code_platform"]},
+                {"id": "x2", "text": ADVICE, "labels": []},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     preds, report = tmp_path / "preds.jsonl", tmp_path / "report"
     assert main(["eval", "--data", str(data), "--predictions", str(preds), "--report", str(report)]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """The one segmenter: WeChat boilerplate, HTML, Markdown and numbered case lists."""
+
 import pytest
 
 from heichan.model.markup import detect_format
@@ -46,8 +47,12 @@ def texts(article):
 
 def test_wechat_article_keeps_content_and_drops_boilerplate():
     article = segment(WECHAT)
-    assert texts(article) == ["【安全圈】公安部公布十大典型案例", "近年来，网络账号黑色产业链严重危害互联网管理秩序。",
-                              CASE_1, "3、四川公安机关破获许某等人案。许某等人组建“村推”团伙，骗取老年人手机验证码。"]
+    assert texts(article) == [
+        "【安全圈】公安部公布十大典型案例",
+        "近年来，网络账号黑色产业链严重危害互联网管理秩序。",
+        CASE_1,
+        "3、四川公安机关破获许某等人案。许某等人组建“村推”团伙，骗取老年人手机验证码。",
+    ]
     assert "微信扫一扫" not in article.text and "薅羊毛终获刑" not in article.text
 
 
@@ -75,8 +80,13 @@ date: Mon, 15 Nov 2021 03:05:33 GMT
 def test_html_tags_entities_breaks_and_nested_divs():
     article = segment(HTML)
     assert detect_format(HTML.split("---", 2)[2]) == "html"
-    assert texts(article) == ["原标题：济南严打网络黑灰产", "新华社济南11月15日电 近年来，“裸聊”“杀猪盘”花样繁多。",
-                              "民警发现大量QQ号码被兜售&用于诈骗", "这些号码系通过接码平台注册。", "济南警方提醒：切勿出借银行卡。"]
+    assert texts(article) == [
+        "原标题：济南严打网络黑灰产",
+        "新华社济南11月15日电 近年来，“裸聊”“杀猪盘”花样繁多。",
+        "民警发现大量QQ号码被兜售&用于诈骗",
+        "这些号码系通过接码平台注册。",
+        "济南警方提醒：切勿出借银行卡。",
+    ]
     assert "title:" not in article.text and "color" not in article.text and "不是正文" not in article.text
 
 

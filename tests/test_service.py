@@ -1,4 +1,5 @@
 """The REST service through FastAPI's TestClient."""
+
 import threading
 import time
 
@@ -47,7 +48,7 @@ def test_tag_an_article(client):
     assert "sms_code_platform" in platform["labels"] and "modem_pool" in pool["labels"]
     assert set(body["labels"]) == {l for p in body["paragraphs"] for l in p["labels"]}
     for p in body["paragraphs"]:
-        assert body["text"][p["start"]:p["end"]] == p["text"]
+        assert body["text"][p["start"] : p["end"]] == p["text"]
         assert set(p["evidence"]) == set(p["labels"]) and len(p["scores"]) == 16
         for spans in p["evidence"].values():
             assert all(p["start"] <= s < e <= p["end"] for s, e in spans)
@@ -71,15 +72,18 @@ def test_thresholds(client):
     error(client.post("/v1/tag", json={"text": CASE, "threshold": 1.5}), 422, "validation_error")
 
 
-@pytest.mark.parametrize("payload, status, code", [
-    ({"text": ""}, 422, "empty_text"),
-    ({"text": " \n\t　"}, 422, "empty_text"),
-    ({}, 422, "validation_error"),
-    ({"text": 42}, 422, "validation_error"),
-    ({"text": CASE, "format": "pdf"}, 422, "validation_error"),
-    ({"text": CASE, "colour": "red"}, 422, "validation_error"),
-    ([CASE], 422, "validation_error"),
-])
+@pytest.mark.parametrize(
+    "payload, status, code",
+    [
+        ({"text": ""}, 422, "empty_text"),
+        ({"text": " \n\t　"}, 422, "empty_text"),
+        ({}, 422, "validation_error"),
+        ({"text": 42}, 422, "validation_error"),
+        ({"text": CASE, "format": "pdf"}, 422, "validation_error"),
+        ({"text": CASE, "colour": "red"}, 422, "validation_error"),
+        ([CASE], 422, "validation_error"),
+    ],
+)
 def test_bad_requests(client, payload, status, code):
     error(client.post("/v1/tag", json=payload), status, code)
 
@@ -99,7 +103,9 @@ def test_request_id_is_echoed(client):
 
 
 def test_batch(client):
-    r = client.post("/v1/tag/batch", json={"articles": [{"text": CASE}, {"text": ADVICE}, {"text": CASE, "evidence": False}]})
+    r = client.post(
+        "/v1/tag/batch", json={"articles": [{"text": CASE}, {"text": ADVICE}, {"text": CASE, "evidence": False}]}
+    )
     assert r.status_code == 200
     results = r.json()["results"]
     assert [bool(x["labels"]) for x in results] == [True, False, True]
@@ -138,6 +144,7 @@ def test_openapi_documents_every_field_with_a_chinese_example(client):
 def test_unexpected_errors_are_500_without_a_stack_trace(client, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail")
+
     monkeypatch.setattr("heichan.service.routes.tag_article", boom)
     r = TestClient(client.app, raise_server_exceptions=False).post("/v1/tag", json={"text": CASE})  # no second lifespan
     error(r, 500, "internal_error")
@@ -147,7 +154,11 @@ def test_unexpected_errors_are_500_without_a_stack_trace(client, monkeypatch):
 def test_admin_reload(client, models, admin_token):
     auth = {"Authorization": f"Bearer {admin_token}"}
     error(client.post("/v1/admin/reload", json={"model": "v2"}), 401, "unauthorized")
-    error(client.post("/v1/admin/reload", json={"model": "v2"}, headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+    error(
+        client.post("/v1/admin/reload", json={"model": "v2"}, headers={"Authorization": "Bearer wrong"}),
+        401,
+        "unauthorized",
+    )
     for name in ("../models", "..", "/etc", "v1/../../x", "http://evil.invalid/m", ".hidden"):
         error(client.post("/v1/admin/reload", json={"model": name}, headers=auth), 422, "validation_error")
     error(client.post("/v1/admin/reload", json={"model": "v9"}, headers=auth), 404, "model_not_found")
@@ -157,7 +168,8 @@ def test_admin_reload(client, models, admin_token):
     r = client.post("/v1/admin/reload", json={"model": "v2"}, headers=auth)
     assert r.status_code == 200 and r.json() == {
         "model": {"name": "heichan-ngram", "version": "2", "taxonomy_version": 1},
-        "previous": {"name": "heichan-ngram", "version": "1", "taxonomy_version": 1}}
+        "previous": {"name": "heichan-ngram", "version": "1", "taxonomy_version": 1},
+    }
     assert client.post("/v1/tag", json={"text": CASE}).json()["model"]["version"] == "2"
     client.post("/v1/admin/reload", json={"model": "v1"}, headers=auth)
 
@@ -172,7 +184,11 @@ def test_reload_refuses_symlinks_out_of_the_models_dir(client, models, tmp_path,
 
 def test_admin_is_disabled_without_a_token(models):
     with TestClient(create_app(Settings(model_dir=str(models / "v1"), models_dir=models, admin_token=None))) as c:
-        error(c.post("/v1/admin/reload", json={"model": "v2"}, headers={"Authorization": "Bearer "}), 403, "admin_disabled")
+        error(
+            c.post("/v1/admin/reload", json={"model": "v2"}, headers={"Authorization": "Bearer "}),
+            403,
+            "admin_disabled",
+        )
 
 
 def test_not_ready_until_a_model_is_loaded(models):
@@ -201,6 +217,7 @@ def test_overload_answers_503_with_retry_after(models, ready):
             r = c.post("/v1/tag", json={"text": CASE})
             statuses.append(r.status_code)
             retry.append(r.headers.get("retry-after"))
+
         threads = [threading.Thread(target=call) for _ in range(6)]
         for t in threads:
             t.start()

@@ -1,4 +1,5 @@
 """The real server: `heichan serve` under uvicorn on a loopback port, over HTTP."""
+
 import socket
 import threading
 import time
@@ -22,7 +23,9 @@ def free_port() -> int:
 def server(models_dir, admin_token):
     models = models_dir
     port = free_port()
-    proc = start_server(port, ["--model", str(models / "v1"), "--models-dir", str(models)], {"HEICHAN_ADMIN_TOKEN": admin_token})
+    proc = start_server(
+        port, ["--model", str(models / "v1"), "--models-dir", str(models)], {"HEICHAN_ADMIN_TOKEN": admin_token}
+    )
     yield f"http://127.0.0.1:{port}"
     stop_server(proc)
 
@@ -30,8 +33,12 @@ def server(models_dir, admin_token):
 def test_server_binds_loopback_and_tags_over_http(server):
     r = httpx.post(f"{server}/v1/tag", json={"text": CASE}, timeout=10)
     assert r.status_code == 200 and "modem_pool" in r.json()["labels"]
-    assert httpx.post(f"{server}/v1/tag", content=b"\xff\xfe", headers={"content-type": "application/json"},
-                      timeout=10).status_code == 400
+    assert (
+        httpx.post(
+            f"{server}/v1/tag", content=b"\xff\xfe", headers={"content-type": "application/json"}, timeout=10
+        ).status_code
+        == 400
+    )
 
 
 def test_concurrent_requests_during_a_reload_all_succeed(server, admin_token):
@@ -46,8 +53,12 @@ def test_concurrent_requests_during_a_reload_all_succeed(server, admin_token):
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(client_loop) for _ in range(8)]
         time.sleep(1.0)
-        reload = httpx.post(f"{server}/v1/admin/reload", json={"model": "v2"},
-                            headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+        reload = httpx.post(
+            f"{server}/v1/admin/reload",
+            json={"model": "v2"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        )
         time.sleep(1.0)
         stop.set()
         for f in futures:
@@ -57,4 +68,7 @@ def test_concurrent_requests_during_a_reload_all_succeed(server, admin_token):
     versions = [v for _, v in results]
     assert statuses == {200}, statuses
     assert len(results) > 40 and set(versions) == {"1", "2"}
-    assert versions.index("2") > 0 and httpx.post(f"{server}/v1/tag", json={"text": CASE}).json()["model"]["version"] == "2"
+    assert (
+        versions.index("2") > 0
+        and httpx.post(f"{server}/v1/tag", json={"text": CASE}).json()["model"]["version"] == "2"
+    )

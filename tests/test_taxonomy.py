@@ -5,10 +5,24 @@ import pytest
 from heichan.cli import main
 from heichan.labels import TaxonomyError, load_taxonomy
 
-BRIEF_IDS = ["sim_card_supply", "modem_pool", "insider_leak", "personal_info_theft", "ground_promotion",
-             "sms_code_platform", "captcha_solving", "bulk_registration", "account_farming", "account_unblocking",
-             "malware_tools", "account_trading", "telecom_fraud", "online_gambling", "traffic_manipulation",
-             "money_laundering"]
+BRIEF_IDS = [
+    "sim_card_supply",
+    "modem_pool",
+    "insider_leak",
+    "personal_info_theft",
+    "ground_promotion",
+    "sms_code_platform",
+    "captcha_solving",
+    "bulk_registration",
+    "account_farming",
+    "account_unblocking",
+    "malware_tools",
+    "account_trading",
+    "telecom_fraud",
+    "online_gambling",
+    "traffic_manipulation",
+    "money_laundering",
+]
 
 
 def test_shipped_taxonomy_has_the_sixteen_labels_of_the_brief(taxonomy):
@@ -26,13 +40,16 @@ def test_labels_command_prints_every_label(capsys):
         assert re.search(rf"^{label_id}\s", out, re.M)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("labels: []", "integer 'version'"),
-    ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: nowhere, since: 1, definition: d}", "stage 'nowhere'"),
-    ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: upstream, since: 2, definition: d}", "since=2"),
-    ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: upstream, since: 1}", "missing ['definition']"),
-    ("version: 1\nlabels: [", "cannot read taxonomy"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("labels: []", "integer 'version'"),
+        ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: nowhere, since: 1, definition: d}", "stage 'nowhere'"),
+        ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: upstream, since: 2, definition: d}", "since=2"),
+        ("version: 1\nlabels:\n  - {id: x, zh: x, en: x, stage: upstream, since: 1}", "missing ['definition']"),
+        ("version: 1\nlabels: [", "cannot read taxonomy"),
+    ],
+)
 def test_malformed_taxonomy_is_refused_with_a_clear_message(tmp_path, body, message):
     path = tmp_path / "taxonomy.yaml"
     path.write_text(body, encoding="utf-8")

@@ -1,5 +1,6 @@
+from heichan.labels.corpus import char_ngrams, jaccard
 from heichan.model.segment import segment
-from heichan.model.text import char_ngrams, is_traditional, jaccard, normalize
+from heichan.model.text import is_traditional, normalize
 
 
 def test_normalize_maps_traditional_and_full_width_and_keeps_length():
@@ -24,7 +25,7 @@ def test_near_twin_similarity_sees_through_script_differences():
 def test_segment_keeps_offsets_into_the_cleaned_text():
     article = segment("\n  第一段。\n\n第二段标题\n第二段正文。  \n \n\n第三段", fmt="text")
     assert [p.text for p in article.paragraphs] == ["第一段。", "第二段标题", "第二段正文。", "第三段"]
-    assert all(article.text[p.start:p.end] == p.text for p in article.paragraphs)
+    assert all(article.text[p.start : p.end] == p.text for p in article.paragraphs)
     assert segment("").paragraphs == [] and segment(" \n\t\n").paragraphs == []
 
 

@@ -1,5 +1,6 @@
 """Fine-tune the BERT backend: BCE with per-label positive weights, the taxonomy-version mask,
 max-pooling over windows exactly as at inference, early stopping on dev macro-F1."""
+
 from __future__ import annotations
 
 import copy
@@ -32,9 +33,22 @@ def positive_weights(train: LabelledSet) -> np.ndarray:
     return np.clip(neg / np.maximum(pos, 1), 1.0, 30.0)
 
 
-def fine_tune(train: LabelledSet, dev: LabelledSet, labels: list[str], base_model: str, *, epochs: int = 4,
-              batch_size: int = 16, learning_rate: float = 3e-5, max_length: int = 256, stride: int = 64,
-              patience: int = 2, max_steps: int | None = None, seed: int = 42, progress: bool = True) -> tuple[BertTagger, list[float]]:
+def fine_tune(
+    train: LabelledSet,
+    dev: LabelledSet,
+    labels: list[str],
+    base_model: str,
+    *,
+    epochs: int = 4,
+    batch_size: int = 16,
+    learning_rate: float = 3e-5,
+    max_length: int = 256,
+    stride: int = 64,
+    patience: int = 2,
+    max_steps: int | None = None,
+    seed: int = 42,
+    progress: bool = True,
+) -> tuple[BertTagger, list[float]]:
     """Returns the best tagger on dev and the training loss of every step."""
     import torch
     from tqdm.auto import tqdm
@@ -43,8 +57,9 @@ def fine_tune(train: LabelledSet, dev: LabelledSet, labels: list[str], base_mode
     set_seed(seed)
     tagger = BertTagger.from_pretrained(base_model, labels, max_length=max_length, stride=stride)
     model = tagger.model
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none",
-                                         pos_weight=torch.tensor(positive_weights(train), dtype=torch.float32))
+    loss_fn = torch.nn.BCEWithLogitsLoss(
+        reduction="none", pos_weight=torch.tensor(positive_weights(train), dtype=torch.float32)
+    )
     steps_per_epoch = (len(train) + batch_size - 1) // batch_size
     total = min(max_steps or 10**9, steps_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
@@ -58,7 +73,7 @@ def fine_tune(train: LabelledSet, dev: LabelledSet, labels: list[str], base_mode
         for i in range(0, len(order), batch_size):
             if step >= total:
                 break
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             logits = tagger.pooled_logits([train.texts[k] for k in idx])
             target = torch.tensor(train.Y[idx])
             mask = torch.tensor(train.mask[idx], dtype=torch.float32)  # unjudged labels teach nothing

@@ -1,5 +1,6 @@
 """Records → label matrices, with the mask that keeps older annotations from teaching
 "negative" for labels they were never judged on."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,13 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from heichan.labels import Taxonomy
+from heichan.model.text import strip_artefacts
 
 
 @dataclass
 class LabelledSet:
     ids: list[str]
     texts: list[str]
-    Y: np.ndarray     # (n, n_labels) 0/1 gold labels
+    Y: np.ndarray  # (n, n_labels) 0/1 gold labels
     mask: np.ndarray  # (n, n_labels) True where the annotation judged that label
     groups: list[str]
 
@@ -38,8 +40,14 @@ def to_labelled_set(rows: list[dict], labels: list[str], taxonomy: Taxonomy) -> 
             Y[r, index[label]] = 1
         if version is not None:
             mask[r] = [since.get(l, 1) <= version for l in labels]
-    return LabelledSet([str(row.get("id", i)) for i, row in enumerate(rows)], [row["text"] for row in rows],
-                       Y, mask, [row.get("group", str(row.get("id", i))) for i, row in enumerate(rows)])
+    texts = [strip_artefacts(row["text"])[0] for row in rows]  # what the tagger sees at inference
+    return LabelledSet(
+        [str(row.get("id", i)) for i, row in enumerate(rows)],
+        texts,
+        Y,
+        mask,
+        [row.get("group", str(row.get("id", i))) for i, row in enumerate(rows)],
+    )
 
 
 def untrainable_labels(data: LabelledSet, labels: list[str]) -> list[str]:
@@ -51,3 +59,34 @@ def untrainable_labels(data: LabelledSet, labels: list[str]) -> list[str]:
     judged_pos = ((data.Y > 0.5) & data.mask).sum(0)
     judged_neg = ((data.Y < 0.5) & data.mask).sum(0)
     return [l for j, l in enumerate(labels) if judged_pos[j] == 0 or judged_neg[j] == 0]
+
+
+def corpus_dataset(rows: list[dict], taxonomy: Taxonomy):
+    """The corpus as a Hugging Face `datasets.Dataset`: `labels` is a sequence of `ClassLabel`
+    over the taxonomy's ids, so label names and ids travel with the data."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    features = Features(
+        {
+            "id": Value("string"),
+            "text": Value("string"),
+            "labels": Sequence(ClassLabel(names=taxonomy.ids)),
+            "group": Value("string"),
+            "taxonomy_version": Value("int32"),
+            "style": Value("string"),
+        }
+    )
+    columns = {
+        name: [row.get(name, "" if name != "taxonomy_version" else taxonomy.version) for row in rows]
+        for name in features
+        if name != "labels"
+    }
+    columns["labels"] = [list(row["labels"]) for row in rows]
+    return Dataset.from_dict(columns, features=features)
+
+
+def from_dataset(dataset, labels: list[str], taxonomy: Taxonomy) -> LabelledSet:
+    """LabelledSet from a corpus dataset, decoding the ClassLabel ids back to label names."""
+    names = dataset.features["labels"].feature.names
+    rows = [{**row, "labels": [names[i] for i in row["labels"]]} for row in dataset]
+    return to_labelled_set(rows, labels, taxonomy)

@@ -1,4 +1,5 @@
 """`heichan eval`: score a model against gold labels, side by side with the keyword baseline."""
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,12 @@ def compute_metrics(P: np.ndarray, data: LabelledSet, thresholds: np.ndarray, la
     tp = (pred & gold & m).sum(0)
     fp = (pred & ~gold & m).sum(0)
     fn = (~pred & gold & m).sum(0)
-    per_label = {l: {**_prf(tp[j], fp[j], fn[j]), "support": int((gold & m)[:, j].sum())}
-                 for j, l in enumerate(labels)}
+    per_label = {l: {**_prf(tp[j], fp[j], fn[j]), "support": int((gold & m)[:, j].sum())} for j, l in enumerate(labels)}
     scored = [l for l in labels if per_label[l]["support"] > 0]
-    macro = {k: round(float(np.mean([per_label[l][k] for l in scored])), 4) if scored else 0.0
-             for k in ("precision", "recall", "f1")}
+    macro = {
+        k: round(float(np.mean([per_label[l][k] for l in scored])), 4) if scored else 0.0
+        for k in ("precision", "recall", "f1")
+    }
     free = ~(gold & m).any(1)
     return {
         "n": len(data),
@@ -44,15 +46,22 @@ def compute_metrics(P: np.ndarray, data: LabelledSet, thresholds: np.ndarray, la
         "macro": macro,
         "macro_over": len(scored),
         "per_label": per_label,
-        "label_free": {"n": int(free.sum()),
-                       "false_positive_rate": round(float((pred & m)[free].any(1).mean()), 4) if free.any() else 0.0},
+        "label_free": {
+            "n": int(free.sum()),
+            "false_positive_rate": round(float((pred & m)[free].any(1).mean()), 4) if free.any() else 0.0,
+        },
         "exact_match": round(float(((pred == gold) | ~m).all(1).mean()), 4) if len(data) else 0.0,
     }
 
 
 def _subset(data: LabelledSet, rows: np.ndarray) -> LabelledSet:
-    return LabelledSet([data.ids[i] for i in rows], [data.texts[i] for i in rows], data.Y[rows], data.mask[rows],
-                       [data.groups[i] for i in rows])
+    return LabelledSet(
+        [data.ids[i] for i in rows],
+        [data.texts[i] for i in rows],
+        data.Y[rows],
+        data.mask[rows],
+        [data.groups[i] for i in rows],
+    )
 
 
 @dataclass
@@ -60,9 +69,9 @@ class Evaluation:
     data: LabelledSet
     labels: list[str]
     thresholds: np.ndarray
-    P: np.ndarray           # model probabilities
+    P: np.ndarray  # model probabilities
     P_baseline: np.ndarray  # keyword baseline (0/1)
-    metrics: dict           # {"model": ..., "keyword_baseline": ..., "traditional": {...}}
+    metrics: dict  # {"model": ..., "keyword_baseline": ..., "traditional": {...}}
 
 
 def evaluate(tagger: Tagger, rows: list[dict], taxonomy: Taxonomy) -> Evaluation:
@@ -73,21 +82,28 @@ def evaluate(tagger: Tagger, rows: list[dict], taxonomy: Taxonomy) -> Evaluation
     baseline = KeywordTagger(taxonomy)
     cols = [baseline.labels.index(l) for l in labels]
     Pk = baseline.predict_proba(data.texts)[:, cols] if len(data) else np.zeros((0, len(labels)))
-    metrics = {"model": compute_metrics(P, data, tagger.thresholds, labels),
-               "keyword_baseline": compute_metrics(Pk, data, np.full(len(labels), 0.5), labels)}
+    metrics = {
+        "model": compute_metrics(P, data, tagger.thresholds, labels),
+        "keyword_baseline": compute_metrics(Pk, data, np.full(len(labels), 0.5), labels),
+    }
     trad = np.flatnonzero([is_traditional(t) for t in data.texts])
     if len(trad):
         sub = _subset(data, trad)
         metrics["traditional"] = {
             "model": compute_metrics(P[trad], sub, tagger.thresholds, labels),
-            "keyword_baseline": compute_metrics(Pk[trad], sub, np.full(len(labels), 0.5), labels)}
+            "keyword_baseline": compute_metrics(Pk[trad], sub, np.full(len(labels), 0.5), labels),
+        }
     return Evaluation(data, labels, tagger.thresholds, P, Pk, metrics)
 
 
 def summary(metrics: dict) -> dict:
     """The headline numbers of one metrics block (for manifests and model cards)."""
-    return {"micro_f1": metrics["micro"]["f1"], "macro_f1": metrics["macro"]["f1"],
-            "label_free_fpr": metrics["label_free"]["false_positive_rate"], "n": metrics["n"]}
+    return {
+        "micro_f1": metrics["micro"]["f1"],
+        "macro_f1": metrics["macro"]["f1"],
+        "label_free_fpr": metrics["label_free"]["false_positive_rate"],
+        "n": metrics["n"],
+    }
 
 
 def format_evaluation(ev: Evaluation, title: str = "") -> str:
@@ -98,22 +114,32 @@ def format_evaluation(ev: Evaluation, title: str = "") -> str:
     lines += [head, "-" * len(head)]
     for l in ev.labels:
         a, b = model["per_label"][l], base["per_label"][l]
-        lines.append(f"{l:<{width}}{a['precision']:>7.3f}{a['recall']:>7.3f}{a['f1']:>7.3f}{a['support']:>6}   |"
-                     f"{b['precision']:>7.3f}{b['recall']:>7.3f}{b['f1']:>7.3f}")
+        lines.append(
+            f"{l:<{width}}{a['precision']:>7.3f}{a['recall']:>7.3f}{a['f1']:>7.3f}{a['support']:>6}   |"
+            f"{b['precision']:>7.3f}{b['recall']:>7.3f}{b['f1']:>7.3f}"
+        )
     lines.append("-" * len(head))
     for avg in ("micro", "macro"):
         a, b = model[avg], base[avg]
-        lines.append(f"{avg:<{width}}{a['precision']:>7.3f}{a['recall']:>7.3f}{a['f1']:>7.3f}{'':>6}   |"
-                     f"{b['precision']:>7.3f}{b['recall']:>7.3f}{b['f1']:>7.3f}")
+        lines.append(
+            f"{avg:<{width}}{a['precision']:>7.3f}{a['recall']:>7.3f}{a['f1']:>7.3f}{'':>6}   |"
+            f"{b['precision']:>7.3f}{b['recall']:>7.3f}{b['f1']:>7.3f}"
+        )
     lines.append(f"macro-F1 gain over the keyword baseline: {model['macro']['f1'] - base['macro']['f1']:+.3f}")
-    lines.append(f"label-free paragraphs: {model['label_free']['n']}; false-positive rate: model "
-                 f"{model['label_free']['false_positive_rate']:.3f}, keyword baseline {base['label_free']['false_positive_rate']:.3f}")
-    lines.append(f"exact match (all labels right): model {model['exact_match']:.3f}, keyword baseline {base['exact_match']:.3f}")
+    lines.append(
+        f"label-free paragraphs: {model['label_free']['n']}; false-positive rate: model "
+        f"{model['label_free']['false_positive_rate']:.3f}, keyword baseline {base['label_free']['false_positive_rate']:.3f}"
+    )
+    lines.append(
+        f"exact match (all labels right): model {model['exact_match']:.3f}, keyword baseline {base['exact_match']:.3f}"
+    )
     trad = ev.metrics.get("traditional")
     if trad:
         t, tb = trad["model"], trad["keyword_baseline"]
-        lines.append(f"Traditional subset (n={t['n']}): model micro-F1 {t['micro']['f1']:.3f} macro-F1 {t['macro']['f1']:.3f}; "
-                     f"keyword baseline micro-F1 {tb['micro']['f1']:.3f} macro-F1 {tb['macro']['f1']:.3f}")
+        lines.append(
+            f"Traditional subset (n={t['n']}): model micro-F1 {t['micro']['f1']:.3f} macro-F1 {t['macro']['f1']:.3f}; "
+            f"keyword baseline micro-F1 {tb['micro']['f1']:.3f} macro-F1 {tb['macro']['f1']:.3f}"
+        )
     else:
         lines.append("Traditional subset: no Traditional-character paragraphs in this data")
     return "\n".join(lines)

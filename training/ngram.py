@@ -1,4 +1,5 @@
 """Fit the n-gram backend: TF-IDF + one logistic regression per label + Platt calibration."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def fit_ngram(train: LabelledSet, labels: list[str], C: float = 10.0, folds: int = 5, seed: int = 42,
-              progress=None) -> NgramTagger:
+def fit_ngram(
+    train: LabelledSet, labels: list[str], C: float = 10.0, folds: int = 5, seed: int = 42, progress=None
+) -> NgramTagger:
     """Train on `train`; rows whose annotation did not judge a label are left out for that label."""
     vectorizer = make_vectorizer()
     X = vectorizer.fit_transform(train.texts)

@@ -1,4 +1,5 @@
 """Per-label decision thresholds tuned on the dev split."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,0 +1,150 @@
+"""The default backend: the n-gram model and the encoder model, stacked.
+
+For each label a small logistic model combines three scores: the n-gram model on the whole
+paragraph, the n-gram model's best window of consecutive sentences (a long paragraph is scored
+where the activity is), and the encoder model on the whole paragraph. The stacker was fitted on
+out-of-fold scores, so it is calibrated. Evidence comes from the n-gram model on the window that
+scored highest for the label.
+
+A cascade keeps it fast: a paragraph whose n-gram scores are all below `gate` (set at training
+so that 99.5% of the training paragraphs with a label pass) is an obvious negative and is not
+encoded; the encoder's score for it counts as "no".
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from .artifacts import ModelLoadError
+from .encoder import EncoderTagger
+from .ngram import NgramTagger
+from .tagger import Tagger
+
+STACKER = "stacker.safetensors"
+WINDOW_SENTENCES = 2
+_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』\"']?|\n+")
+EPS = 1e-4
+
+
+def sentence_windows(text: str, size: int = WINDOW_SENTENCES) -> list[tuple[int, int]]:
+    """(start, end) of every run of `size` consecutive sentences; one span for a short text."""
+    bounds, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > start:
+            bounds.append((start, m.end()))
+            start = m.end()
+    if start < len(text):
+        bounds.append((start, len(text)))
+    if len(bounds) <= size:
+        return [(0, len(text))]
+    return [(bounds[i][0], bounds[i + size - 1][1]) for i in range(len(bounds) - size + 1)]
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def window_scores(ngram: NgramTagger, texts: list[str]) -> tuple[np.ndarray, list[list[tuple[int, int]]], list]:
+    """Max n-gram probability over each text's sentence windows, the windows, and the argmax."""
+    spans = [sentence_windows(t) for t in texts]
+    flat = [t[s:e] for t, sp in zip(texts, spans) for s, e in sp]
+    probs = ngram.predict_proba(flat) if flat else np.zeros((0, len(ngram.labels)))
+    out = np.zeros((len(texts), len(ngram.labels)))
+    best: list[np.ndarray] = []
+    k = 0
+    for sp in spans:
+        block = probs[k : k + len(sp)]
+        out[len(best)] = block.max(0)
+        best.append(block.argmax(0))
+        k += len(sp)
+    return out, spans, best
+
+
+def stack_features(whole: np.ndarray, windows: np.ndarray, encoder: np.ndarray) -> np.ndarray:
+    """(n, n_labels, 3) stacker inputs."""
+    return np.stack([logit(whole), logit(windows), logit(encoder)], axis=-1)
+
+
+class EnsembleTagger(Tagger):
+    backend = "ensemble"
+
+    def __init__(
+        self,
+        ngram: NgramTagger,
+        encoder: EncoderTagger,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray,
+        manifest: dict | None = None,
+        gate: float = 0.0,
+    ):
+        super().__init__(labels, thresholds, manifest)
+        self.ngram, self.encoder, self.gate = ngram, encoder, float(gate)
+        self.weights = np.asarray(weights, dtype=np.float64)  # (n_labels, 3)
+        self.bias = np.asarray(bias, dtype=np.float64)  # (n_labels,)
+
+    def component_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        whole = self.ngram.predict_proba(texts)
+        windows, _, _ = window_scores(self.ngram, texts)
+        encoder = np.full_like(whole, EPS)
+        needed = np.flatnonzero(np.maximum(whole, windows).max(1, initial=0.0) >= self.gate)
+        if len(needed):
+            encoder[needed] = self.encoder.predict_proba([texts[i] for i in needed])
+        return whole, windows, encoder
+
+    def combine(self, whole: np.ndarray, windows: np.ndarray, encoder: np.ndarray) -> np.ndarray:
+        z = (stack_features(whole, windows, encoder) * self.weights).sum(-1) + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.combine(*self.component_scores(texts))
+
+    def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
+        _, spans, best = window_scores(self.ngram, [text])
+        start, end = spans[0][best[0][label_index]]
+        return [(s + start, e + start, w) for s, e, w in self.ngram.explain(text[start:end], label_index)]
+
+    def save_weights(self, model_dir: Path) -> None:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.ngram.save_weights(model_dir / "ngram")
+        self.encoder.save_weights(model_dir / "encoder")
+        save_file(
+            {
+                "weights": self.weights.astype(np.float32),
+                "bias": self.bias.astype(np.float32),
+                "gate": np.array([self.gate], dtype=np.float32),
+            },
+            str(model_dir / STACKER),
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path, manifest: dict, **options) -> EnsembleTagger:
+        labels = manifest["labels"]
+        part = {**manifest, "thresholds": [0.5] * len(labels)}
+        ngram = NgramTagger.load(model_dir / "ngram", part)
+        encoder = EncoderTagger.load(model_dir / "encoder", part, **options)
+        try:
+            stacker = load_file(str(model_dir / STACKER))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{model_dir}: cannot read {STACKER}: {exc}") from exc
+        if stacker["weights"].shape != (len(labels), 3):
+            raise ModelLoadError(
+                f"{model_dir}: stacker shape {stacker['weights'].shape} does not match {len(labels)} labels"
+            )
+        gate = float(stacker["gate"][0]) if "gate" in stacker else 0.0
+        return cls(
+            ngram,
+            encoder,
+            stacker["weights"],
+            stacker["bias"],
+            labels,
+            np.array(manifest["thresholds"]),
+            manifest,
+            gate,
+        )
