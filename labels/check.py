@@ -145,12 +145,12 @@ def format_report(report: CheckReport, taxonomy: Taxonomy) -> str:
     splits = sorted({r.split for r in report.rows}, key=lambda s: (["train", "dev", "test"] + [s]).index(s))
     per = {s: Counter(l for r in report.rows if r.split == s for l in r.data["labels"]) for s in splits}
     width = max(len(i) for i in taxonomy.ids) + 2
-    lines = [f"{'label':<{width}}" + "".join(f"{s:>8}" for s in splits) + f"{'total':>8}"]
+    lines = [f"{'label':<{width}}" + "".join(f"{s:>11}" for s in splits) + f"{'total':>11}"]
     for label in taxonomy.ids:
         total = sum(per[s][label] for s in splits)
-        lines.append(f"{label:<{width}}" + "".join(f"{per[s][label]:>8}" for s in splits) + f"{total:>8}")
+        lines.append(f"{label:<{width}}" + "".join(f"{per[s][label]:>11}" for s in splits) + f"{total:>11}")
     sizes = Counter(r.split for r in report.rows)
-    lines.append(f"{'(paragraphs)':<{width}}" + "".join(f"{sizes[s]:>8}" for s in splits) + f"{len(report.rows):>8}")
+    lines.append(f"{'(paragraphs)':<{width}}" + "".join(f"{sizes[s]:>11}" for s in splits) + f"{len(report.rows):>11}")
     card = Counter(min(len(r.data["labels"]), 4) for r in report.rows)
     lines.append("")
     lines.append("labels per paragraph: " + "  ".join(f"{k if k < 4 else '4+'}: {card[k]}" for k in range(5)))

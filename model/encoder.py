@@ -57,8 +57,8 @@ class Encoder:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(model_dir / GRAPH), options, providers=["CPUExecutionProvider"])
 
-    def windows(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
-        """Token windows (with <s> and </s>) and, for each window, the index of its text."""
+    def windows(self, texts: list[str]) -> tuple[list[list[int]], list[int], list]:
+        """Token windows (with <s> and </s>), the index of each window's text, and the encodings."""
         encodings = self.tokenizer.encode_batch([self.prefix + t for t in texts], add_special_tokens=False)
         windows, owner = [], []
         for i, enc in enumerate(encodings):
@@ -66,13 +66,22 @@ class Encoder:
             for start in range(0, len(ids), self.window):
                 windows.append([self.bos, *ids[start : start + self.window], self.eos])
                 owner.append(i)
-        return windows, owner
+        return windows, owner, encodings
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        windows, owner = self.windows(texts)
-        sums = np.zeros((len(texts), 0), dtype=np.float64)
+        return self.encode(texts)[0]
+
+    def encode(
+        self, texts: list[str], spans: list[list[tuple[int, int]]] | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Paragraph embeddings (n, dim), and with `spans` (character spans per text) each span's
+        embedding: the mean of the token states inside it, from the same pass, so a span is read
+        in the context of its whole paragraph at no extra cost."""
+        windows, owner, encodings = self.windows(texts)
+        sums: np.ndarray | None = None
         weights = np.zeros(len(texts))
-        order = np.argsort([len(w) for w in windows])
+        states: list[list[tuple[int, np.ndarray]]] = [[] for _ in texts]  # (window, content-token states)
+        order = np.argsort([len(w) for w in windows], kind="stable")
         start = 0
         while start < len(order):  # batches of similar length, bounded by MAX_BATCH_TOKENS
             end = start + 1
@@ -86,15 +95,34 @@ class Encoder:
                 ids[r, : len(w)], mask[r, : len(w)] = w, 1
             (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-            if sums.shape[1] == 0:
+            if sums is None:
                 sums = np.zeros((len(texts), pooled.shape[1]))
             for r, k in enumerate(order[start:end]):
                 n = mask[r].sum()
                 sums[owner[k]] += pooled[r] * n
                 weights[owner[k]] += n
+                if spans is not None:
+                    states[owner[k]].append((k, hidden[r, 1 : n - 1]))
             start = end
-        out = sums / np.maximum(weights, 1)[:, None]
-        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        assert sums is not None
+        whole = _normalise(sums / np.maximum(weights, 1)[:, None])
+        if spans is None:
+            return whole, []
+        parts = []
+        for i, (enc, text_spans) in enumerate(zip(encodings, spans)):
+            tokens = np.concatenate([h for _, h in sorted(states[i], key=lambda x: x[0])])
+            tokens = tokens[: len(enc.offsets)]
+            starts = np.array([a - len(self.prefix) for a, _ in enc.offsets[: len(tokens)]], dtype=int)
+            rows = []
+            for s, e in text_spans:
+                inside = (starts >= s) & (starts < e)
+                rows.append(tokens[inside].mean(0) if inside.any() else whole[i])
+            parts.append(_normalise(np.array(rows)) if rows else np.zeros((0, whole.shape[1]), np.float32))
+        return whole, parts
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class EncoderTagger(Tagger):

@@ -1,14 +1,15 @@
 """The default backend: the n-gram model and the encoder model, stacked.
 
-For each label a small logistic model combines three scores: the n-gram model on the whole
-paragraph, the n-gram model's best window of consecutive sentences (a long paragraph is scored
-where the activity is), and the encoder model on the whole paragraph. The stacker was fitted on
-out-of-fold scores, so it is calibrated. Evidence comes from the n-gram model on the window that
-scored highest for the label.
+For each label a small logistic model combines four scores: the n-gram model on the whole
+paragraph and on its best window of consecutive sentences, and the encoder's heads on the whole
+paragraph and on its best window (a long paragraph is scored where the activity is). The
+encoder reads the paragraph once; a window's vector is the mean of its tokens' states. The
+stacker was fitted on out-of-fold scores, so it is calibrated. Evidence comes from the n-gram
+model on the window that scored highest for the label.
 
 A cascade keeps it fast: a paragraph whose n-gram scores are all below `gate` (set at training
 so that 99.5% of the training paragraphs with a label pass) is an obvious negative and is not
-encoded; the encoder's score for it counts as "no".
+encoded; the encoder's scores for it count as "no".
 """
 
 from __future__ import annotations
@@ -65,9 +66,20 @@ def window_scores(ngram: NgramTagger, texts: list[str]) -> tuple[np.ndarray, lis
     return out, spans, best
 
 
-def stack_features(whole: np.ndarray, windows: np.ndarray, encoder: np.ndarray) -> np.ndarray:
-    """(n, n_labels, 3) stacker inputs."""
-    return np.stack([logit(whole), logit(windows), logit(encoder)], axis=-1)
+N_FEATURES = 4
+
+
+def stack_features(*scores: np.ndarray) -> np.ndarray:
+    """(n, n_labels, 4) stacker inputs from the n-gram whole/window and encoder whole/window scores."""
+    return np.stack([logit(s) for s in scores], axis=-1)
+
+
+def encoder_scores(encoder: EncoderTagger, texts: list[str], spans: list[list[tuple[int, int]]]):
+    """The encoder heads' probabilities on each whole text and the best of its windows."""
+    emb, parts = encoder.encoder.encode(texts, spans)
+    whole = encoder.proba_from_embeddings(emb)
+    best = np.array([encoder.proba_from_embeddings(p).max(0) if len(p) else w for p, w in zip(parts, whole)])
+    return whole, best.reshape(whole.shape)
 
 
 class EnsembleTagger(Tagger):
@@ -86,20 +98,23 @@ class EnsembleTagger(Tagger):
     ):
         super().__init__(labels, thresholds, manifest)
         self.ngram, self.encoder, self.gate = ngram, encoder, float(gate)
-        self.weights = np.asarray(weights, dtype=np.float64)  # (n_labels, 3)
+        self.weights = np.asarray(weights, dtype=np.float64)  # (n_labels, N_FEATURES)
         self.bias = np.asarray(bias, dtype=np.float64)  # (n_labels,)
 
-    def component_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def component_scores(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+        """n-gram whole, n-gram best window, encoder whole, encoder best window."""
         whole = self.ngram.predict_proba(texts)
-        windows, _, _ = window_scores(self.ngram, texts)
-        encoder = np.full_like(whole, EPS)
+        windows, spans, _ = window_scores(self.ngram, texts)
+        enc_whole, enc_windows = np.full_like(whole, EPS), np.full_like(whole, EPS)
         needed = np.flatnonzero(np.maximum(whole, windows).max(1, initial=0.0) >= self.gate)
         if len(needed):
-            encoder[needed] = self.encoder.predict_proba([texts[i] for i in needed])
-        return whole, windows, encoder
+            enc_whole[needed], enc_windows[needed] = encoder_scores(
+                self.encoder, [texts[i] for i in needed], [spans[i] for i in needed]
+            )
+        return whole, windows, enc_whole, enc_windows
 
-    def combine(self, whole: np.ndarray, windows: np.ndarray, encoder: np.ndarray) -> np.ndarray:
-        z = (stack_features(whole, windows, encoder) * self.weights).sum(-1) + self.bias
+    def combine(self, *scores: np.ndarray) -> np.ndarray:
+        z = (stack_features(*scores) * self.weights).sum(-1) + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -133,7 +148,7 @@ class EnsembleTagger(Tagger):
             stacker = load_file(str(model_dir / STACKER))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{model_dir}: cannot read {STACKER}: {exc}") from exc
-        if stacker["weights"].shape != (len(labels), 3):
+        if stacker["weights"].shape != (len(labels), N_FEATURES):
             raise ModelLoadError(
                 f"{model_dir}: stacker shape {stacker['weights'].shape} does not match {len(labels)} labels"
             )

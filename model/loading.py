@@ -31,13 +31,13 @@ def model_taxonomy(model_dir: Path) -> Taxonomy:
     return load_taxonomy(path) if path.is_file() else load_taxonomy()
 
 
-def check_labels(model_labels: list[str], taxonomy: Taxonomy, where: str) -> None:
+def check_labels(model_labels: list[str], taxonomy: Taxonomy, where: str, which: str = "the taxonomy") -> None:
     """A model may know fewer labels than the taxonomy (older version), never unknown ones."""
     unknown = [l for l in model_labels if l not in taxonomy.ids]
     if unknown:
         raise ModelLoadError(
-            f"{where}: model labels {unknown} are not in labels/taxonomy.yaml "
-            f"(version {taxonomy.version}); known labels: {taxonomy.ids}"
+            f"{where}: model labels {unknown} are not in {which} (version {taxonomy.version}); "
+            f"known labels: {taxonomy.ids}"
         )
 
 
@@ -51,9 +51,9 @@ def load_tagger(model_dir: str | Path | None = None, taxonomy: Taxonomy | None =
     model_dir = resolve_model(model_dir)
     manifest = read_manifest(model_dir)
     own = model_taxonomy(model_dir)
-    check_labels(manifest["labels"], own, str(model_dir))
+    check_labels(manifest["labels"], own, model_dir.name, "the model's taxonomy")
     if taxonomy is not None:
-        check_labels(manifest["labels"], taxonomy, str(model_dir))
+        check_labels(manifest["labels"], taxonomy, model_dir.name, "the given taxonomy")
     tagger = _load_backend(model_dir, manifest, **options)
     tagger.taxonomy = own
     return tagger

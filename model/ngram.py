@@ -3,10 +3,14 @@ Platt-calibrated. Stored as JSON (vocabulary) + safetensors (weights): no pickle
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -20,7 +24,64 @@ NGRAM_RANGE = (1, 4)
 WEIGHTS = "weights.safetensors"
 VOCABULARY = "vocabulary.json"
 _ASCII_FOLD = {ord(c): "0" for c in "0123456789"} | {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_EDGE = re.compile(r"[\s\W_]")  # spans neither start nor end on spaces or punctuation
+_EDGE_RUN = re.compile(r"[\s\W_]+")  # spans neither start nor end on spaces or punctuation
+EVIDENCE_CACHE_BYTES = 32 << 20  # per model: the occurrences of recently explained paragraphs
+EVIDENCE_BLOCK_CHARS = 4000  # longer texts are explained block by block
+
+
+@dataclass(frozen=True)
+class _Occurrences:
+    """Where a paragraph's features occur: 13 bytes per occurrence (at most 4 per character)."""
+
+    size: int  # characters
+    indices: np.ndarray  # the paragraph's feature ids (int32)
+    values: np.ndarray  # their tf-idf values (float32)
+    start: np.ndarray  # per occurrence: its first character (int32)
+    length: np.ndarray  # its n (int8)
+    column: np.ndarray  # the position of its feature in `indices` (int32)
+    denominator: np.ndarray  # n x the occurrences of its feature (float32)
+    edge: np.ndarray  # per character: a space or punctuation (bool)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.indices, self.values, self.start, self.length, self.column, self.denominator, self.edge)
+        return 1024 + sum(a.nbytes for a in arrays)
+
+
+class ByteBoundedCache:
+    """A thread-safe LRU cache bounded by the bytes its keys and values hold (`value.nbytes`),
+    not by a number of entries, so a few huge paragraphs cannot hold hundreds of megabytes. A
+    value over a quarter of the bound is returned but not kept."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(key: str, value: Any) -> int:
+        return 4 * len(key) + value.nbytes
+
+    def get(self, key: str, compute: Callable[[str], Any]) -> Any:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute(key)  # outside the lock: other threads keep using the cache meanwhile
+        size = self._size(key, value)
+        if size > self.max_bytes // 4:
+            return value
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = value
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    old_key, old = self._entries.popitem(last=False)
+                    self.bytes -= self._size(old_key, old)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def preprocess(text: str) -> str:
@@ -65,7 +126,7 @@ class NgramTagger(Tagger):
         self.platt = np.asarray(platt, dtype=np.float32)  # (n_labels, 2): p = sigmoid(a*z + b)
         self.features = vectorizer.get_feature_names_out()
         # per instance, so a replaced model is not kept alive by a class-level cache
-        self._occurrences = functools.lru_cache(maxsize=256)(self._find_occurrences)
+        self._occurrences = ByteBoundedCache(EVIDENCE_CACHE_BYTES)
 
     def decision(self, texts: list[str]) -> np.ndarray:
         X = self.vectorizer.transform(texts)
@@ -75,53 +136,68 @@ class NgramTagger(Tagger):
         z = self.decision(texts)
         return 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * z + self.platt[:, 1])))
 
-    def _find_occurrences(self, text: str):
+    def _find_occurrences(self, text: str) -> _Occurrences:
         """Label-independent part of `explain`, shared by all labels of a paragraph: the
         paragraph's features and every position where one of them occurs."""
         row = self.vectorizer.transform([text])
-        present = set(row.indices.tolist())
         haystack = preprocess(text)
-        vocabulary = self.vectorizer.vocabulary_
-        starts, lengths, features = [], [], []
+        # only the paragraph's own features (the vectorizer collapses whitespace runs, so a gram
+        # of the raw text may be absent from the row): a small dict, one lookup per gram
+        column = {self.features[f]: k for k, f in enumerate(row.indices.tolist())}
+        starts, lengths, columns = [], [], []
         for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
-            for i in range(len(haystack) - n + 1):
-                feature = vocabulary.get(haystack[i : i + n])
-                if feature in present:
-                    starts.append(i)
-                    lengths.append(n)
-                    features.append(feature)
-        return haystack, row.indices, row.data, np.array(starts, dtype=int), np.array(lengths), np.array(features)
+            found = np.array([column.get(haystack[i : i + n], -1) for i in range(len(haystack) - n + 1)], np.int32)
+            hits = np.flatnonzero(found >= 0)
+            starts.append(hits.astype(np.int32))
+            lengths.append(np.full(len(hits), n, dtype=np.int8))
+            columns.append(found[hits])
+        start, length, col = np.concatenate(starts), np.concatenate(lengths), np.concatenate(columns)
+        # a gram's contribution is spread over its characters and over its occurrences
+        denominator = (length * np.bincount(col, minlength=len(row.indices))[col]).astype(np.float32)
+        edge = np.zeros(len(haystack), dtype=bool)
+        for m in _EDGE_RUN.finditer(haystack):
+            edge[m.start() : m.end()] = True
+        indices, values = row.indices.astype(np.int32), row.data.astype(np.float32)
+        return _Occurrences(len(haystack), indices, values, start, length, col, denominator, edge)
 
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
         """Spread each n-gram's contribution over the characters it covers, then return the runs
         of characters scoring at least a quarter of the best one. Overlapping n-grams share
-        credit, so a phrase like 养号 outranks a frequent generic gram."""
-        haystack, indices, values, starts, lengths, features = self._occurrences(text)
-        weights = values * self.coef[label_index, indices] * self.platt[label_index, 0]
-        per_char = np.zeros(len(haystack) + 1)
-        if len(features):
-            contrib = dict(zip(indices.tolist(), weights.tolist()))
-            _, inverse, counts = np.unique(features, return_inverse=True, return_counts=True)
-            share = np.array([contrib[f] for f in features.tolist()]) / (lengths * counts[inverse])
-            np.add.at(per_char, starts, share)  # a difference array: +share at the start,
-            np.add.at(per_char, starts + lengths, -share)  # -share just past the end
-        per_char = np.cumsum(per_char)[: len(haystack)]
-        if len(per_char) == 0 or per_char.max() <= 0:
+        credit, so a phrase like 养号 outranks a frequent generic gram.
+
+        Time and memory are linear in the text. A text longer than `EVIDENCE_BLOCK_CHARS` (the
+        segmenter never makes such paragraphs) is explained block by block."""
+        if len(text) > EVIDENCE_BLOCK_CHARS:
+            spans = []
+            for offset in range(0, len(text), EVIDENCE_BLOCK_CHARS):
+                block = text[offset : offset + EVIDENCE_BLOCK_CHARS]
+                spans += [(s + offset, e + offset, w) for s, e, w in self.explain(block, label_index)]
+            return spans
+        occ = self._occurrences.get(text, self._find_occurrences)
+        if len(occ.start) == 0:
             return []
-        strong = per_char >= 0.25 * per_char.max()
-        spans, i = [], 0
-        while i < len(haystack):
-            if strong[i] and not _EDGE.match(haystack[i]):
-                j = i
-                while j < len(haystack) and strong[j]:
-                    j += 1
-                while j > i and _EDGE.match(haystack[j - 1]):
-                    j -= 1
-                if j - i >= 2:  # a lone character is not evidence a reader can use
-                    spans.append((i, j, float(per_char[i:j].sum())))
-                i = max(j, i + 1)
-            else:
-                i += 1
+        weights = occ.values * self.coef[label_index, occ.indices] * self.platt[label_index, 0]
+        share = weights[occ.column] / occ.denominator
+        # a difference array: +share at the start of each occurrence, -share just past its end
+        delta = np.bincount(occ.start, weights=share, minlength=occ.size + 1)
+        delta -= np.bincount(occ.start + occ.length, weights=share, minlength=occ.size + 1)
+        per_char = np.cumsum(delta)[: occ.size]
+        best = per_char.max()
+        if best <= 0:
+            return []
+        strong = per_char >= 0.25 * best
+        # one span per run of strong characters, from its first to its last non-edge character
+        run = np.cumsum(np.diff(strong.view(np.int8), prepend=0) == 1) - 1
+        inner = np.flatnonzero(strong & ~occ.edge)
+        if not len(inner):
+            return []
+        _, first = np.unique(run[inner], return_index=True)
+        last = np.append(first[1:], len(inner)) - 1
+        cumulative = np.concatenate(([0.0], np.cumsum(per_char)))
+        spans = []
+        for i, j in zip(inner[first].tolist(), (inner[last] + 1).tolist()):
+            if j - i >= 2:  # a lone character is not evidence a reader can use
+                spans.append((i, j, float(cumulative[j] - cumulative[i])))
         return spans
 
     def save_weights(self, model_dir: Path) -> None:

@@ -29,6 +29,14 @@ _CASE_START = re.compile(
     r"[（(][一二三四五六七八九十\d]{1,3}[）)]))"
 )
 _HARD_WRAP = 40  # a line this long that does not end a sentence continues on the next line
+# A paragraph longer than this is cut (at a sentence end when there is one in its second half), so
+# that the work per paragraph (n-gram evidence, encoder windows) is bounded whatever the input.
+MAX_PARAGRAPH_CHARS = 3000
+_BLANK_RUN = re.compile(r"\n(?:[ \t\r\u3000\u00a0]*+\n)++")  # consecutive blank lines: one is enough
+_SPACES = re.compile(r"[ \t\u3000\u00a0]+")
+_BULLET = re.compile(r"[-*+]\s")
+_BULLET_PREFIX = re.compile(r"^[-*+]\s+")
+_CUT_AFTER = re.compile(r"[。！？；!?;…]+[”’」』\"']?")
 
 
 @dataclass(frozen=True)
@@ -45,18 +53,23 @@ class Article:
 
 
 def is_boilerplate(line: str) -> bool:
-    return bool(_ONLY_PUNCT.match(line) or _BOILERPLATE.match(line) or len(line) < 2)
+    return bool(len(line) < 2 or _ONLY_PUNCT.match(line) or _BOILERPLATE.match(line))
 
 
 def _lines(text: str) -> list[str]:
+    """The article's lines, whitespace collapsed; boilerplate lines become "" (a paragraph break)."""
     lines = []
-    for raw in text.split("\n"):
-        line = re.sub(r"[ \t\u3000\u00a0]+", " ", raw).strip()
+    for raw in _BLANK_RUN.sub("\n\n", text).split("\n"):
+        line = _SPACES.sub(" ", raw).strip()
+        if len(line) < 2:
+            lines.append("")  # blank or a lone character: a paragraph break, never content
+            continue
         if _RELATED.match(line):
             break  # related-reading lists run to the end of the article
-        if re.match(r"^[-*+]\s", raw.strip()) and len(line) <= 8:
-            continue  # tag clouds and keyword lists under the article
-        line = re.sub(r"^[-*+]\s+", "", line)
+        if _BULLET.match(raw.strip()):
+            if len(line) <= 8:
+                continue  # tag clouds and keyword lists under the article
+            line = _BULLET_PREFIX.sub("", line, count=1)
         lines.append("" if is_boilerplate(line) else line)
     return lines
 
@@ -64,25 +77,43 @@ def _lines(text: str) -> list[str]:
 def _paragraphs(lines: list[str]) -> list[str]:
     """Each line is a paragraph, except that a long line that does not end a sentence is
     hard-wrapped text and continues on the next line."""
-    out, current = [], ""
+    out: list[str] = []
+    current: list[str] = []
     for line in lines:
         if not line:
             if current:
-                out.append(current)
-            current = ""
+                out.append("".join(current))
+            current = []
             continue
-        current += line
+        current.append(line)
         if len(line) < _HARD_WRAP or line[-1] in _SENTENCE_END:
-            out.append(current)
-            current = ""
+            out.append("".join(current))
+            current = []
     if current:
-        out.append(current)
+        out.append("".join(current))
     return out
+
+
+def _cut_long(paragraph: str, limit: int = MAX_PARAGRAPH_CHARS) -> list[str]:
+    """Pieces of at most `limit` characters, cut after the last sentence end of each window's
+    second half when there is one, else at the limit."""
+    pieces, start = [], 0
+    while len(paragraph) - start > limit:
+        cut = start + limit
+        for m in _CUT_AFTER.finditer(paragraph, start + limit // 2, start + limit):
+            cut = m.end()
+        pieces.append(paragraph[start:cut].strip())
+        start = cut
+    pieces.append(paragraph[start:].strip())
+    return [p for p in pieces if p]
 
 
 def split_cases(paragraph: str) -> list[str]:
     """'1、…。2、…' → one paragraph per numbered case."""
     cuts = [m.start() for m in _CASE_START.finditer(paragraph) if m.start() > 0]
+    if not cuts:
+        stripped = paragraph.strip()
+        return [stripped] if stripped else []
     pieces = [paragraph[a:b].strip() for a, b in zip([0] + cuts, cuts + [len(paragraph)])]
     return [p for p in pieces if p]
 
@@ -92,9 +123,11 @@ def segment(text: str, fmt: str = "auto") -> Article:
     pieces: list[str] = []
     for para in _paragraphs(_lines(to_plain(text, fmt))):
         for case in split_cases(para):
-            if not pieces or case != pieces[-1]:  # pages often repeat the title
-                pieces.append(case)
-    paragraphs, position = [], 0
+            for piece in _cut_long(case) if len(case) > MAX_PARAGRAPH_CHARS else (case,):
+                if not pieces or piece != pieces[-1]:  # pages often repeat the title
+                    pieces.append(piece)
+    paragraphs: list[Paragraph] = []
+    position = 0
     for piece in pieces:
         paragraphs.append(Paragraph(position, position + len(piece), piece))
         position += len(piece) + 2

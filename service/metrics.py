@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class Metrics:
     def __init__(self):
@@ -30,6 +32,9 @@ class Metrics:
         )
 
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        # label values stay a small fixed set: any other method name is "other", unrouted
+        # paths are "unmatched" (the caller's job), so no request can add a time series
+        method = method if method in METHODS else "other"
         self.requests.labels(method, path, str(status)).inc()
         self.latency.labels(path).observe(seconds)
 

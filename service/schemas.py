@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+# strict: "0.5" and true are refused, not converted (an integer 0 or 1 is a number and is accepted)
+Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+
+
+def _threshold_kind(value: Any) -> str:
+    return "map" if isinstance(value, dict) else "number"
+
+
+# one error naming the branch the value was meant for ("threshold.map.modem_pool: ..."), not two
+Threshold = Annotated[
+    Union[Annotated[Probability, Tag("number")], Annotated[dict[str, Probability], Tag("map")]],
+    Discriminator(_threshold_kind),
+]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 EXAMPLE_TEXT = (
     "二、出租屋“猫池”窝点案。民警根据群众举报，在城东一处出租屋内查获猫池设备6台、手机卡900余张，"
     "现场抓获看管设备的犯罪嫌疑人2名。"
@@ -17,18 +31,31 @@ class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(
-        description="The article as scraped: plain text, HTML or Markdown (WeChat boilerplate is dropped).",
+        strict=True,
+        description="The article as scraped: plain text, HTML or Markdown (WeChat boilerplate is dropped). "
+        "Must contain a non-whitespace character (else 422 empty_text). A lone UTF-16 surrogate (an "
+        "unpaired \\ud800-\\udfff escape) is replaced by U+FFFD, so offsets are unchanged.",
         examples=[EXAMPLE_TEXT],
+        # documented here, enforced by the route with the stable code empty_text
+        json_schema_extra={"minLength": 1, "pattern": "\\S"},
     )
     format: Literal["auto", "text", "html", "markdown"] = Field(
         "auto", description="Input format; 'auto' detects HTML and Markdown.", examples=["auto"]
     )
-    threshold: Probability | dict[str, Probability] | None = Field(
+    threshold: Threshold | None = Field(
         None,
         description="Replace the model's tuned thresholds: one value for every label, or a map label → value.",
         examples=[{"modem_pool": 0.3}],
     )
-    evidence: bool = Field(True, description="Return evidence spans for predicted labels.", examples=[True])
+    evidence: bool = Field(
+        True, strict=True, description="Return evidence spans for predicted labels.", examples=[True]
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _replace_lone_surrogates(cls, text: str) -> str:
+        # JSON may escape half of a UTF-16 pair; such text cannot be encoded in the UTF-8 response
+        return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 class BatchRequest(BaseModel):
@@ -36,7 +63,7 @@ class BatchRequest(BaseModel):
 
     articles: list[TagRequest] = Field(
         min_length=1,
-        description="Articles to tag (at most HEICHAN_MAX_BATCH, default 32).",
+        description="Articles to tag (at most HEICHAN_MAX_BATCH, default 32; more: 413 batch_too_large).",
         examples=[[{"text": EXAMPLE_TEXT}, {"text": "谨防电信网络诈骗，守护好您的钱袋子！"}]],
     )
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(32, ge=1, description="most articles in one /v1/tag/batch request")
     workers: int = Field(2, ge=1, description="inference threads")
     max_pending: int = Field(64, ge=1, description="requests in progress before answering 503")
+    request_timeout: float = Field(
+        10.0, gt=0, le=3600, description="seconds a tagging request may take, waiting included, before 503 timeout"
+    )
 
     @field_validator("admin_token", "model_dir", "taxonomy")
     @classmethod

@@ -97,3 +97,46 @@ def models_dir(tmp_path_factory) -> Path:
 def ready():
     """`ready(client)` waits until the app under test has loaded its model."""
     return wait_ready
+
+
+# Batch helpers (JSONL archives with bad lines), shared through the `batch_io` fixture.
+BAD_LINES = [
+    b'{"id": "bad-empty", "text": "   "}',
+    b'{"id": "bad-json", "text": ',
+    b'["not", "an", "object"]',
+    b'{"text": "no id here"}',
+    b'{"id": "bad-utf8", "text": "\xff\xfe"}',
+    b'{"id": "bad-type", "text": 7}',
+]
+
+
+def articles(n: int, seed: int = 0) -> list[dict]:
+    """n articles of 1–4 corpus texts each, ids doc-00000, doc-00001, …"""
+    import random
+
+    texts = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
+    rng = random.Random(seed)
+    return [{"id": f"doc-{i:05d}", "text": "\n\n".join(rng.sample(texts, rng.randint(1, 4)))} for i in range(n)]
+
+
+def write_jsonl(path: Path, rows: list[dict], bad_every: int = 0) -> list[str]:
+    """Write rows with bad lines sprinkled in; return the ids of the good rows in order."""
+    with open(path, "wb") as fh:
+        for i, row in enumerate(rows):
+            fh.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+            if bad_every and i % bad_every == 0:
+                fh.write(BAD_LINES[(i // bad_every) % len(BAD_LINES)] + b"\n\n")
+    return [r["id"] for r in rows]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def batch_io():
+    """`batch_io.articles(n, seed)`, `batch_io.write_jsonl(path, rows, bad_every)`,
+    `batch_io.read_jsonl(path)` and `batch_io.BAD_LINES`."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(articles=articles, write_jsonl=write_jsonl, read_jsonl=read_jsonl, BAD_LINES=BAD_LINES)

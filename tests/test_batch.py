@@ -8,49 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from heichan.batch import BatchConfig, BatchError, run_batch
 from heichan.cli import main
-from heichan.labels.corpus import load_split
-
-BAD_LINES = [
-    b'{"id": "bad-empty", "text": "   "}',
-    b'{"id": "bad-json", "text": ',
-    b'["not", "an", "object"]',
-    b'{"text": "no id here"}',
-    b'{"id": "bad-utf8", "text": "\xff\xfe"}',
-    b'{"id": "bad-type", "text": 7}',
-]
 
 
-def articles(n: int, seed: int = 0) -> list[dict]:
-    texts = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
-    rng = random.Random(seed)
-    return [{"id": f"doc-{i:05d}", "text": "\n\n".join(rng.sample(texts, rng.randint(1, 4)))} for i in range(n)]
-
-
-def write_jsonl(path: Path, rows: list[dict], bad_every: int = 0) -> list[str]:
-    """Write rows with bad lines sprinkled in; return the ids of the good rows in order."""
-    with open(path, "wb") as fh:
-        for i, row in enumerate(rows):
-            fh.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
-            if bad_every and i % bad_every == 0:
-                fh.write(BAD_LINES[(i // bad_every) % len(BAD_LINES)] + b"\n\n")
-    return [r["id"] for r in rows]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def test_jsonl_archive_in_order_with_errors_reported(tmp_path):
-    ids = write_jsonl(tmp_path / "in.jsonl", articles(120), bad_every=20)
+def test_jsonl_archive_in_order_with_errors_reported(tmp_path, batch_io):
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(120), bad_every=20)
     summary = run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), chunk_size=16))
-    out = read_jsonl(tmp_path / "out.jsonl")
-    errors = read_jsonl(tmp_path / "out.jsonl.errors.jsonl")
+    out = batch_io.read_jsonl(tmp_path / "out.jsonl")
+    errors = batch_io.read_jsonl(tmp_path / "out.jsonl.errors.jsonl")
     assert [r["id"] for r in out] == ids
     assert all(set(r) == {"id", "labels", "scores"} and len(r["scores"]) == 16 for r in out)
     assert [e["reason"] for e in errors] == [
@@ -67,31 +36,31 @@ def test_jsonl_archive_in_order_with_errors_reported(tmp_path):
     assert not (tmp_path / "out.jsonl.parts").exists()
 
 
-def test_paragraph_results_match_the_service(tmp_path, ready):
+def test_paragraph_results_match_the_service(tmp_path, ready, batch_io):
     from fastapi.testclient import TestClient
 
     from heichan.service import Settings, create_app
 
-    rows = articles(5, seed=3)
-    write_jsonl(tmp_path / "in.jsonl", rows)
+    rows = batch_io.articles(5, seed=3)
+    batch_io.write_jsonl(tmp_path / "in.jsonl", rows)
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), paragraphs=True))
     with TestClient(create_app(Settings())) as client:
         ready(client)
-        for row, record in zip(rows, read_jsonl(tmp_path / "out.jsonl")):
+        for row, record in zip(rows, batch_io.read_jsonl(tmp_path / "out.jsonl")):
             served = client.post("/v1/tag", json={"text": row["text"]}).json()
             assert {k: record[k] for k in ("text", "labels", "scores", "paragraphs")} == {
                 k: served[k] for k in ("text", "labels", "scores", "paragraphs")
             }
 
 
-def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path):
+def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path, batch_io):
     import pyarrow as pa
     import pyarrow.parquet as pq
     import zstandard
 
-    rows = articles(40, seed=1)
+    rows = batch_io.articles(40, seed=1)
     rows[3]["text"] = "第一行，带逗号\n\n“引号”与换行"  # CSV quoting
-    ids = write_jsonl(tmp_path / "in.jsonl", rows)
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", rows)
     raw = (tmp_path / "in.jsonl").read_bytes()
     (tmp_path / "in.jsonl.gz").write_bytes(gzip.compress(raw))
     (tmp_path / "in.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
@@ -112,16 +81,16 @@ def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path):
     ):
         out = tmp_path / f"out-{name}.jsonl"
         run_batch(BatchConfig(str(tmp_path / name), str(out), **extra))
-        records = read_jsonl(out)
+        records = batch_io.read_jsonl(out)
         assert [r["id"] for r in records] == ids, name
         reference = reference or records
         assert records == reference, name
 
 
-def test_parquet_and_csv_outputs(tmp_path):
+def test_parquet_and_csv_outputs(tmp_path, batch_io):
     import pyarrow.parquet as pq
 
-    ids = write_jsonl(tmp_path / "in.jsonl", articles(30, seed=2))
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(30, seed=2))
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.parquet"), chunk_size=7))
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.column("id").to_pylist() == ids and table.num_rows == 30
@@ -132,7 +101,7 @@ def test_parquet_and_csv_outputs(tmp_path):
     assert [r["id"] for r in rows] == ids and isinstance(json.loads(rows[0]["labels"]), list)
 
 
-def test_directory_of_files(tmp_path):
+def test_directory_of_files(tmp_path, batch_io):
     root = tmp_path / "archive"
     (root / "2023" / "wechat").mkdir(parents=True)
     (root / "a.txt").write_text(
@@ -148,7 +117,7 @@ def test_directory_of_files(tmp_path):
     (root / "2023" / "empty.md").write_text("  \n", encoding="utf-8")
     (root / "2023" / "cover.png").write_bytes(b"\x89PNG")
     run_batch(BatchConfig(str(root), str(tmp_path / "out.jsonl"), paragraphs=True))
-    out = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+    out = {r["id"]: r for r in batch_io.read_jsonl(tmp_path / "out.jsonl")}
     assert list(out) == ["a.txt", "2023/b.html", "2023/wechat/c.md"]  # a folder's files, then its sorted subfolders
     assert "modem_pool" in out["a.txt"]["labels"]
     assert [p["text"] for p in out["2023/b.html"]["paragraphs"]] == [
@@ -156,12 +125,12 @@ def test_directory_of_files(tmp_path):
         "钱某收购他人社交账号转卖给诈骗团伙。",
     ]
     assert "微信扫一扫" not in out["2023/wechat/c.md"]["text"]
-    errors = {e["id"]: e["reason"] for e in read_jsonl(tmp_path / "out.jsonl.errors.jsonl")}
+    errors = {e["id"]: e["reason"] for e in batch_io.read_jsonl(tmp_path / "out.jsonl.errors.jsonl")}
     assert errors == {"2023/gbk.txt": "not valid UTF-8 (byte 2)", "2023/empty.md": "empty text"}  # C3 A8 is valid UTF-8
 
 
-def test_stdin_input(tmp_path):
-    ids = write_jsonl(tmp_path / "in.jsonl", articles(10))
+def test_stdin_input(tmp_path, batch_io):
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(10))
     proc = subprocess.run(
         [sys.executable, "-m", "heichan", "batch", "-", "--out", str(tmp_path / "out.jsonl")],
         stdin=open(tmp_path / "in.jsonl", "rb"),
@@ -170,12 +139,12 @@ def test_stdin_input(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ids
+    assert [r["id"] for r in batch_io.read_jsonl(tmp_path / "out.jsonl")] == ids
     assert json.loads(proc.stdout)["tagged"] == 10
 
 
-def test_fail_fast_and_refusals(tmp_path, capsys):
-    write_jsonl(tmp_path / "in.jsonl", articles(30), bad_every=25)
+def test_fail_fast_and_refusals(tmp_path, capsys, batch_io):
+    batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(30), bad_every=25)
     with pytest.raises(BatchError, match=r"in.jsonl:2: empty text \(--fail-fast\)"):
         run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ff.jsonl"), fail_fast=True))
     with pytest.raises(BatchError, match="an unfinished run left .*ff.jsonl.parts; rerun with --resume"):
@@ -197,8 +166,8 @@ def test_fail_fast_and_refusals(tmp_path, capsys):
     assert "no column(s) ['text', 'id']" in capsys.readouterr().err
 
 
-def test_two_workers_give_identical_output(tmp_path):
-    write_jsonl(tmp_path / "in.jsonl", articles(200), bad_every=40)
+def test_two_workers_give_identical_output(tmp_path, batch_io):
+    batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(200), bad_every=40)
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "one.jsonl"), chunk_size=16))
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "two.jsonl"), chunk_size=16, workers=2))
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
@@ -206,8 +175,8 @@ def test_two_workers_give_identical_output(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, workers):
-    ids = write_jsonl(tmp_path / "in.jsonl", articles(2500, seed=7), bad_every=100)
+def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, workers, batch_io):
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(2500, seed=7), bad_every=100)
     clean = tmp_path / "clean.jsonl"
     run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(clean), chunk_size=20))
     out = tmp_path / "out.jsonl"
@@ -254,6 +223,6 @@ def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, worke
     assert kills == 5
     assert out.read_bytes() == clean.read_bytes()
     assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == (tmp_path / "clean.jsonl.errors.jsonl").read_bytes()
-    records = read_jsonl(out)
+    records = batch_io.read_jsonl(out)
     assert [r["id"] for r in records] == ids and len(set(r["id"] for r in records)) == len(ids)
     assert out.read_bytes().endswith(b"\n")

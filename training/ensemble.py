@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from heichan.model.encoder import ENCODER_CONFIG, GRAPH, TOKENIZER, Encoder, EncoderTagger
-from heichan.model.ensemble import EnsembleTagger, stack_features, window_scores
+from heichan.model.ensemble import N_FEATURES, EnsembleTagger, sentence_windows, stack_features, window_scores
 
 from .data import LabelledSet
 from .ngram import fit_ngram
@@ -85,24 +85,36 @@ def _subset(data: LabelledSet, rows: np.ndarray) -> LabelledSet:
     )
 
 
+def _heads_proba(coef: np.ndarray, intercept: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(emb @ coef.T + intercept)))
+
+
 def out_of_fold(
-    train: LabelledSet, emb: np.ndarray, labels: list[str], C: float, encoder_C: float, folds: int, seed: int
+    train: LabelledSet,
+    emb: np.ndarray,
+    parts: list[np.ndarray],
+    labels: list[str],
+    C: float,
+    encoder_C: float,
+    folds: int,
+    seed: int,
 ) -> np.ndarray:
-    """(n, n_labels, 3) stacker features for every train row from models that did not see it."""
-    feats = np.zeros((len(train), len(labels), 3))
+    """(n, n_labels, 4) stacker features for every train row from models that did not see it."""
+    feats = np.zeros((len(train), len(labels), N_FEATURES))
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(train.texts, groups=train.groups)):
         log.info("out-of-fold %d/%d", k + 1, folds)
         ngram = fit_ngram(_subset(train, tr), labels, C=C, seed=seed)
         texts = [train.texts[i] for i in te]
         coef, intercept = fit_heads(emb[tr], _subset(train, tr), encoder_C, seed)
-        enc = 1.0 / (1.0 + np.exp(-(emb[te] @ coef.T + intercept)))
-        feats[te] = stack_features(ngram.predict_proba(texts), window_scores(ngram, texts)[0], enc)
+        enc = _heads_proba(coef, intercept, emb[te])
+        enc_windows = np.array([_heads_proba(coef, intercept, parts[i]).max(0) for i in te])
+        feats[te] = stack_features(ngram.predict_proba(texts), window_scores(ngram, texts)[0], enc, enc_windows)
     return feats
 
 
 def fit_stacker(feats: np.ndarray, data: LabelledSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
     n_labels = data.Y.shape[1]
-    weights, bias = np.tile([1.0, 0.0, 0.0], (n_labels, 1)), np.zeros(n_labels)
+    weights, bias = np.tile([1.0] + [0.0] * (N_FEATURES - 1), (n_labels, 1)), np.zeros(n_labels)
     for j in range(n_labels):
         rows = np.flatnonzero(data.mask[:, j])
         y = data.Y[rows, j].astype(int)
@@ -125,8 +137,8 @@ def fit_ensemble(
     encoder_dir = export_encoder(base_model, work_dir / "encoder")
     encoder = Encoder(encoder_dir)
     log.info("embedding %d training paragraphs", len(train))
-    emb = encoder.embed(train.texts)
-    feats = out_of_fold(train, emb, labels, C, encoder_C, folds, seed)
+    emb, parts = encoder.encode(train.texts, [sentence_windows(t) for t in train.texts])
+    feats = out_of_fold(train, emb, parts, labels, C, encoder_C, folds, seed)
     weights, bias = fit_stacker(feats, train, seed)
     gate = cascade_gate(feats, train)
     log.info("cascade gate %.4f", gate)

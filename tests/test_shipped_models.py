@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from heichan.cli import main
-from heichan.model import DEFAULT_MODEL_DIR, ModelLoadError, load_tagger, tag_article
+from heichan.model import SHIPPED, ModelLoadError, load_tagger, tag_article
 from heichan.model.artifacts import MANIFEST
 
 CASE = "杭州警方打掉一个藏在写字楼里的“卡池”窝点，嫌疑人把上百张手机卡插入卡池，将收到的验证码上传到接码平台出售。"
@@ -82,7 +82,7 @@ def test_shipped_model_meets_the_quality_bar(capsys):
 @pytest.fixture
 def model_copy(tmp_path):
     dst = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, dst)
+    shutil.copytree(SHIPPED["fast"], dst)
     return dst
 
 
@@ -115,7 +115,7 @@ def test_manifest_with_labels_unknown_to_the_taxonomy(model_copy):
     manifest = json.loads((model_copy / MANIFEST).read_text(encoding="utf-8"))
     manifest["labels"][0] = "sim_rental"
     (model_copy / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(ModelLoadError, match=re.escape("model labels ['sim_rental'] are not in labels/taxonomy.yaml")):
+    with pytest.raises(ModelLoadError, match=re.escape("model labels ['sim_rental'] are not in the model's taxonomy")):
         load_tagger(model_copy)
 
 
@@ -186,11 +186,11 @@ def test_eval_rejects_unknown_labels_in_outside_data(tmp_path, capsys):
     assert "unknown label 'modem-pool'" in capsys.readouterr().err
 
 
-def test_retraining_the_default_model_reproduces_it(tmp_path):
+def test_retraining_the_fast_model_reproduces_it(tmp_path):
     from heichan.training.train import main as train_main
 
     metrics = train_main(["--out", str(tmp_path / "m"), "--no-progress"])
-    retrained, shipped = load_tagger(tmp_path / "m"), load_tagger()
+    retrained, shipped = load_tagger(tmp_path / "m"), load_tagger("fast")
     assert np.allclose(retrained.thresholds, shipped.thresholds)
     assert np.allclose(retrained.predict_proba([CASE, ADVICE]), shipped.predict_proba([CASE, ADVICE]), atol=1e-5)
     assert metrics["test"]["model"]["macro"]["f1"] >= 0.85
