@@ -50,9 +50,10 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def run(archive: Path, workers: int, out: Path) -> dict:
+def run(archive: Path, workers: int, out: Path, model: str) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "heichan", "batch", str(archive), "--out", str(out), "--workers", str(workers)],
+        [sys.executable, "-m", "heichan", "batch", str(archive), "--out", str(out), "--workers", str(workers)]
+        + ["--model", model],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -71,10 +72,10 @@ def run(archive: Path, workers: int, out: Path) -> dict:
     }
 
 
-def bare_model(archive: Path, seconds: float) -> tuple[float, float]:
+def bare_model(archive: Path, seconds: float, model: str) -> tuple[float, float]:
     from heichan.model import load_tagger, tag_article
 
-    tagger = load_tagger()
+    tagger = load_tagger(model)
     texts = []
     with open(archive, encoding="utf-8") as fh:
         for line, _ in zip(fh, range(5000)):
@@ -92,13 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--model", default="fast", help="shipped model name or directory (default: fast, for archives)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "archive.jsonl"
         make_archive(archive, args.rows)
         size = archive.stat().st_size / 2**20
-        bare_rows, bare_paragraphs = bare_model(archive, 10)
-        results = [run(archive, w, Path(tmp) / f"out-{w}.jsonl") for w in args.workers]
+        bare_rows, bare_paragraphs = bare_model(archive, 10, args.model)
+        results = [run(archive, w, Path(tmp) / f"out-{w}.jsonl", args.model) for w in args.workers]
     print(f"archive: {args.rows} articles, {size:.0f} MB JSONL; {os.cpu_count()} cores")
     print(
         f"bare model (segment + tag, no evidence, one process): {bare_rows:.0f} rows/s = {bare_paragraphs:.0f} paragraphs/s\n"

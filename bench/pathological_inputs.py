@@ -32,7 +32,26 @@ LIMIT = 1_990_000  # bytes of text: the JSON body stays under the 2 MB default l
 
 
 def _scaled(unit: str, prefix: str = "", size: int = LIMIT) -> str:
-    return prefix + unit * ((size - len(prefix.encode())) // len(unit.encode()))
+    """`prefix` + `unit` repeated, as long as its JSON string stays under `size` bytes."""
+    return prefix + unit * ((size - _json_size(prefix)) // _json_size(unit))
+
+
+def _json_size(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _corpus_article(size: int) -> str:
+    """Distinct corpus paragraphs, blank-line separated, up to `size` bytes of JSON."""
+    from heichan.labels.corpus import load_split
+
+    paragraphs = [r.text for s in ("train", "dev", "test") for r in load_split(s)]
+    out, used, i = [], 0, 0
+    while used < size - 2000:
+        text = f"{paragraphs[i % len(paragraphs)]}（{i}）"
+        out.append(text)
+        used += _json_size(text) + 4
+        i += 1
+    return "\n\n".join(out)
 
 
 def inputs() -> dict[str, bytes]:
@@ -40,12 +59,9 @@ def inputs() -> dict[str, bytes]:
     rng = random.Random(0)
 
     def body(text: str, **extra) -> bytes:
-        return json.dumps({"text": text, **extra}).encode()
+        return json.dumps({"text": text, **extra}, ensure_ascii=False).encode()
 
-    article = (
-        "二、出租屋“猫池”窝点案。民警根据群众举报，在城东一处出租屋内查获猫池设备6台、手机卡900余张，"
-        "设备收到的验证码被自动上传到接码平台出售。\n\n"
-    )
+    article = _corpus_article(LIMIT)
     return {
         "auto '# t' + '[' x 100k": body("# t\n" + "[" * 100_000),
         "auto '# t' + '[' x 2MB": body(_scaled("[", "# t\n")),
@@ -58,11 +74,12 @@ def inputs() -> dict[str, bytes]:
         "text blank lines 2MB": body(_scaled("\n", "x")),
         "text 'ab' lines 2MB": body(_scaled("ab\n")),
         "digits 2MB, threshold 0": body("".join(rng.choice("0123456789") for _ in range(LIMIT)), threshold=0.0),
-        "article 600KB, threshold 0": body(_scaled(article, size=600_000), threshold=0.0),
+        "corpus paragraphs 2MB": body(article),
+        "corpus paragraphs 2MB, threshold 0": body(article, threshold=0.0),
         "lone surrogate": b'{"text": "\\ud800 abc"}',
         "html '<![ x'": body("<![ x", format="html"),
         "JSON nested 100k deep": b"[" * 100_000,
-        "threshold '0.5' (string)": body(article, threshold="0.5"),
+        "threshold '0.5' (string)": body("民警查获猫池设备6台。", threshold="0.5"),
     }
 
 
@@ -91,7 +108,7 @@ def main() -> None:
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(port, ["--model", args.model] if args.model else [])
-    health: list[float] = []
+    health: list[tuple[float, float]] = []  # (when, seconds)
     health_errors = 0
     done = threading.Event()
 
@@ -104,7 +121,7 @@ def main() -> None:
                     ok = http.get("/healthz").status_code == 200
                 except httpx.TransportError:
                     ok = False
-                health.append(time.perf_counter() - started)
+                health.append((started, time.perf_counter() - started))
                 health_errors += not ok
                 time.sleep(0.02)
 
@@ -126,11 +143,16 @@ def main() -> None:
         time.sleep(0.5)  # a baseline of idle /healthz calls
         rows = []
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            print(f"{'input':36} {'body':>8}  {'worst':>7}  {'healthz p99':>11}  statuses")
             for kind, payload in inputs().items():
+                began = time.perf_counter()
                 results = list(pool.map(post, [payload] * args.repeat))
-                statuses = sorted({str(s) for s, _ in results})
-                rows.append((kind, len(payload), ", ".join(statuses), max(t for _, t in results)))
-                print(f"{kind:32} {len(payload) / 1e6:6.2f} MB  worst {rows[-1][3]:6.2f} s  {rows[-1][2]}", flush=True)
+                during = sorted(t for when, t in health if when >= began)
+                p99 = 1000 * during[int(0.99 * (len(during) - 1))] if during else float("nan")
+                statuses = ", ".join(sorted({str(s) for s, _ in results}))
+                worst = max(t for _, t in results)
+                rows.append((kind, worst))
+                print(f"{kind:36} {len(payload) / 1e6:5.2f} MB  {worst:5.2f} s  {p99:8.1f} ms  {statuses}", flush=True)
         done.set()
         poller.join()
         memory = rss_mb(server.pid)
@@ -138,13 +160,14 @@ def main() -> None:
         done.set()
         stop_server(server)
 
-    health.sort()
+    times = sorted(t for _, t in health)
+    kind, worst = max(rows, key=lambda r: r[1])
     print()
-    print(f"worst request overall: {max(r[3] for r in rows):.2f} s ({max(rows, key=lambda r: r[3])[0]})")
+    print(f"worst request overall: {worst:.2f} s ({kind})")
     print(
-        f"/healthz while they ran: {len(health)} calls, {health_errors} failed, "
-        f"p50 {1000 * statistics.median(health):.1f} ms, p99 {1000 * health[int(0.99 * (len(health) - 1))]:.1f} ms, "
-        f"max {1000 * health[-1]:.1f} ms"
+        f"/healthz while they ran: {len(times)} calls, {health_errors} failed, "
+        f"p50 {1000 * statistics.median(times):.1f} ms, p99 {1000 * times[int(0.99 * (len(times) - 1))]:.1f} ms, "
+        f"max {1000 * times[-1]:.1f} ms"
     )
     print(f"server RSS at the end: {memory:.0f} MB")
 

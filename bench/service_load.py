@@ -38,11 +38,11 @@ def articles_3kb(count: int = 200) -> list[str]:
     return out
 
 
-def bare_model(articles: list[str], seconds: float) -> float:
+def bare_model(articles: list[str], seconds: float, model: str) -> float:
     """Paragraphs/s of segment + tag with evidence in this process: what a request does."""
     from heichan.model import load_tagger, tag_article
 
-    tagger = load_tagger()
+    tagger = load_tagger(model)
     paragraphs, k, start = 0, 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         paragraphs += len(tag_article(tagger, articles[k % len(articles)]).paragraphs)
@@ -84,15 +84,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency level")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--model", default="default", help="shipped model name or directory (default: default)")
     args = parser.parse_args()
     articles = articles_3kb()
     base = f"http://127.0.0.1:{args.port}"
-    server = start_server(args.port)
+    server = start_server(args.port, ["--model", args.model])
     try:
         levels = [asyncio.run(load_level(base, articles, c, args.seconds)) for c in (1, 8, 32)]
     finally:
         stop_server(server)
-    bare = bare_model(articles, args.seconds)
+    bare = bare_model(articles, args.seconds, args.model)
     sizes = [len(a.encode("utf-8")) for a in articles]
     print(
         f"{len(articles)} distinct articles of {min(sizes)}-{max(sizes)} bytes, rotated; {args.seconds:.0f} s per level"

@@ -155,8 +155,9 @@ def cmd_eval(args) -> int:
 
     tagger = _load(args.model_dir, args.taxonomy)
     taxonomy = load_taxonomy(args.taxonomy) if args.taxonomy else tagger.taxonomy
-    if args.data is None and args.split is None:
+    if args.data is None and args.split is None and not (args.report or args.predictions):
         return _compare(tagger, taxonomy, args)
+    args.split = args.split or "challenge"
     if args.data:
         try:
             rows = read_jsonl(Path(args.data))
@@ -335,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--split",
         choices=["train", "dev", "test", "challenge"],
-        help="the per-label table on one corpus split (with neither --split nor --data: challenge, dev, test and "
-        "the challenge articles side by side with the fast model and the keyword baseline)",
+        help="the per-label table on one corpus split (default challenge; with none of --split, --data, --report "
+        "and --predictions: challenge, dev, test and the challenge articles side by side with the fast model and "
+        "the keyword baseline)",
     )
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--predictions", help="write one JSON line per input: id, labels, scores")

@@ -15,9 +15,14 @@ from heichan.batch import BatchConfig, BatchError, run_batch
 from heichan.cli import main
 
 
+def fast_config(*args, **kwargs) -> BatchConfig:
+    """Batch behaviour does not depend on the model; the fast one keeps these tests quick."""
+    return BatchConfig(*args, **{"model": "fast", **kwargs})
+
+
 def test_jsonl_archive_in_order_with_errors_reported(tmp_path, batch_io):
     ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(120), bad_every=20)
-    summary = run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), chunk_size=16))
+    summary = run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), chunk_size=16))
     out = batch_io.read_jsonl(tmp_path / "out.jsonl")
     errors = batch_io.read_jsonl(tmp_path / "out.jsonl.errors.jsonl")
     assert [r["id"] for r in out] == ids
@@ -80,7 +85,7 @@ def test_csv_parquet_and_compressed_inputs_give_the_same_output(tmp_path, batch_
         ("in.parquet", {"text_field": "body", "id_field": "doc"}),
     ):
         out = tmp_path / f"out-{name}.jsonl"
-        run_batch(BatchConfig(str(tmp_path / name), str(out), **extra))
+        run_batch(fast_config(str(tmp_path / name), str(out), **extra))
         records = batch_io.read_jsonl(out)
         assert [r["id"] for r in records] == ids, name
         reference = reference or records
@@ -91,11 +96,11 @@ def test_parquet_and_csv_outputs(tmp_path, batch_io):
     import pyarrow.parquet as pq
 
     ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(30, seed=2))
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.parquet"), chunk_size=7))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "out.parquet"), chunk_size=7))
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.column("id").to_pylist() == ids and table.num_rows == 30
     assert len(json.loads(table.column("scores")[0].as_py())) == 16
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), chunk_size=7))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), chunk_size=7))
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["id"] for r in rows] == ids and isinstance(json.loads(rows[0]["labels"]), list)
@@ -132,7 +137,7 @@ def test_directory_of_files(tmp_path, batch_io):
 def test_stdin_input(tmp_path, batch_io):
     ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(10))
     proc = subprocess.run(
-        [sys.executable, "-m", "heichan", "batch", "-", "--out", str(tmp_path / "out.jsonl")],
+        [sys.executable, "-m", "heichan", "batch", "-", "--out", str(tmp_path / "out.jsonl"), "--model", "fast"],
         stdin=open(tmp_path / "in.jsonl", "rb"),
         capture_output=True,
         text=True,
@@ -146,17 +151,17 @@ def test_stdin_input(tmp_path, batch_io):
 def test_fail_fast_and_refusals(tmp_path, capsys, batch_io):
     batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(30), bad_every=25)
     with pytest.raises(BatchError, match=r"in.jsonl:2: empty text \(--fail-fast\)"):
-        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ff.jsonl"), fail_fast=True))
+        run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ff.jsonl"), fail_fast=True))
     with pytest.raises(BatchError, match="an unfinished run left .*ff.jsonl.parts; rerun with --resume"):
-        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ff.jsonl")))
+        run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ff.jsonl")))
     (tmp_path / "other.jsonl").write_text('{"id": "x", "text": "猫池窝点被端"}\n', encoding="utf-8")
     with pytest.raises(BatchError, match="cannot resume: head_sha256, input, size differ"):
-        run_batch(BatchConfig(str(tmp_path / "other.jsonl"), str(tmp_path / "ff.jsonl"), resume=True))
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
+        run_batch(fast_config(str(tmp_path / "other.jsonl"), str(tmp_path / "ff.jsonl"), resume=True))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
     with pytest.raises(BatchError, match="ok.jsonl already exists"):
-        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
+        run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl")))
     assert (
-        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl"), resume=True))["status"]
+        run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ok.jsonl"), resume=True))["status"]
         == "already complete"
     )
     assert main(["batch", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "m.jsonl")]) == 2
@@ -168,8 +173,8 @@ def test_fail_fast_and_refusals(tmp_path, capsys, batch_io):
 
 def test_two_workers_give_identical_output(tmp_path, batch_io):
     batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(200), bad_every=40)
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "one.jsonl"), chunk_size=16))
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "two.jsonl"), chunk_size=16, workers=2))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "one.jsonl"), chunk_size=16))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "two.jsonl"), chunk_size=16, workers=2))
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert (tmp_path / "one.jsonl.errors.jsonl").read_bytes() == (tmp_path / "two.jsonl.errors.jsonl").read_bytes()
 
@@ -178,7 +183,7 @@ def test_two_workers_give_identical_output(tmp_path, batch_io):
 def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, workers, batch_io):
     ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(2500, seed=7), bad_every=100)
     clean = tmp_path / "clean.jsonl"
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(clean), chunk_size=20))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(clean), chunk_size=20))
     out = tmp_path / "out.jsonl"
     command = [
         sys.executable,
@@ -188,6 +193,8 @@ def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, worke
         str(tmp_path / "in.jsonl"),
         "--out",
         str(out),
+        "--model",
+        "fast",
         "--chunk-size",
         "20",
         "--workers",

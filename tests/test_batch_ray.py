@@ -10,6 +10,11 @@ from heichan.batch import BatchConfig, run_batch
 from heichan.batch.ray_engine import run_ray
 
 
+def fast_config(*args, **kwargs) -> BatchConfig:
+    """Batch behaviour does not depend on the model; the fast one keeps these tests quick."""
+    return BatchConfig(*args, **{"model": "fast", **kwargs})
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
@@ -53,8 +58,8 @@ def read_output(path: Path, fmt: str) -> tuple[list, list]:
 
 def test_ray_engine_gives_the_local_engines_records(tmp_path, ray_local, batch_io):
     ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(30, seed=5), bad_every=10)
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "local.jsonl")))
-    summary = run_ray(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "ray-out"), workers=2, chunk_size=8))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "local.jsonl")))
+    summary = run_ray(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "ray-out"), workers=2, chunk_size=8))
     local = batch_io.read_jsonl(tmp_path / "local.jsonl")
     _, remote = read_output(tmp_path / "ray-out", "jsonl")
     assert sorted(r["id"] for r in remote) == sorted(ids)
@@ -63,7 +68,7 @@ def test_ray_engine_gives_the_local_engines_records(tmp_path, ray_local, batch_i
     ray_errors = [e for f in (tmp_path / "ray-out.errors").glob("*.jsonl") for e in batch_io.read_jsonl(f)]
     assert summary["tagged"] == 30 and summary["errors"] == len(local_errors) == len(ray_errors) == 3
     assert sorted(e["error"] for e in ray_errors) == sorted(e["reason"] for e in local_errors)
-    local_counts = run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "again.jsonl")))["label_counts"]
+    local_counts = run_batch(fast_config(str(tmp_path / "in.jsonl"), str(tmp_path / "again.jsonl")))["label_counts"]
     assert list(summary["label_counts"].items()) == list(local_counts.items())
 
 
@@ -74,8 +79,8 @@ def test_ray_output_equals_the_local_output_in_every_format(tmp_path, ray_local,
     --out's suffix, as for the local engine."""
     batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(10, seed=9), bad_every=4)
     local_out, ray_out = tmp_path / f"local.{fmt}", tmp_path / f"ray.{fmt}"
-    run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(local_out), paragraphs=True))
-    summary = run_ray(BatchConfig(str(tmp_path / "in.jsonl"), str(ray_out), paragraphs=True, chunk_size=4))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(local_out), paragraphs=True))
+    summary = run_ray(fast_config(str(tmp_path / "in.jsonl"), str(ray_out), paragraphs=True, chunk_size=4))
     assert ray_out.is_dir() and summary["output_format"] == fmt
     local_heads, local_rows = read_output(local_out, fmt)
     ray_heads, ray_rows = read_output(ray_out, fmt)
@@ -98,7 +103,7 @@ def test_ray_engine_reads_a_directory(tmp_path, ray_local, batch_io):
     (root / "a.txt").write_text("民警查获猫池设备6台、手机卡900余张。", encoding="utf-8")
     (root / "sub" / "b.html").write_text("<p>钱某收购他人社交账号转卖给诈骗团伙。</p>", encoding="utf-8")
     (root / "sub" / "bad.md").write_bytes("猫池".encode("gb18030"))
-    summary = run_ray(BatchConfig(str(root), str(tmp_path / "out"), workers=1))
+    summary = run_ray(fast_config(str(root), str(tmp_path / "out"), workers=1))
     records = {r["id"]: r for r in read_output(tmp_path / "out", "jsonl")[1]}
     assert set(records) == {"a.txt", "sub/b.html"} and "modem_pool" in records["a.txt"]["labels"]
     assert summary["errors"] == 1
