@@ -1,9 +1,11 @@
 """HTML and Markdown → plain lines of text, before segmentation.
 
-Every step here runs in time linear in the input, whatever the input: the HTML tokenizer moves
-forward only (a tag or comment left open at the end of the input runs to the end, as in a
-browser), and every regular expression either consumes what it scans or scans a region that no
-other match attempt scans again (no `[^]]*` that can run to the end of the text from every `[`).
+Every step here takes time linear in the input, whatever the input, and no single regular
+expression call runs over more than about `CHUNK` characters (so a worker thread never holds the
+interpreter for long: /healthz and other requests keep being served). The HTML tokenizer only
+moves forward (a comment or tag left open at the end of the input runs to the end, as in a
+browser); the patterns either consume what they scan or scan regions that no other match
+attempt scans again (no `[^]]*` that can run from every `[` to the end of the text).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import html
 import itertools
 import re
+from collections.abc import Iterator
 
+CHUNK = 1 << 16  # characters: the most any one regular expression call looks at (about 1-5 ms)
 _BLOCK_TAGS = {
     "p",
     "div",
@@ -39,38 +43,82 @@ _BLOCK_TAGS = {
 }
 _SKIP_TAGS = {"script", "style", "noscript", "head", "title", "template", "iframe", "svg", "noembed", "noframes"}
 # Elements whose content is not markup: it runs to the matching end tag, whatever it contains.
-_RAW_TEXT_TAGS = {"script", "style", "iframe", "noembed", "noframes", "title", "textarea", "xmp"}
+_RAW_TEXT_TAGS = {"script", "style", "iframe", "noembed", "noframes", "title"}
 _HTML_HINT = re.compile(r"</(?:p|div|span|font|section|td|li|a|strong|h\d)\s*+>|<br\s*+/?>|<p[\s>]|<div[\s>]", re.I)
-_FRONT_MATTER = re.compile(r"\A\s*---\n.*?\n---[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER_OPEN = re.compile(r"\s*+---\n")
+_FRONT_MATTER_CLOSE = re.compile(r"[ \t]*+(?:\n|\Z)")
 # Link and image patterns: the bracketed text stops at the next bracket and the target allows one
 # level of balanced parentheses, so the regions different match attempts scan never overlap.
 _TARGET = r"\((?:[^()]++|\([^()]*+\))*+\)"
 _IMAGE = re.compile(r"!\[[^\[\]]*+\]" + _TARGET)
 _LINK = re.compile(r"\[([^\[\]]*+)\]" + _TARGET)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.M)
+_QUOTE = re.compile(r"^\s{0,3}>\s?", re.M)
+# **, __, and a single * that opens or closes emphasis; every alternative starts with the
+# character it removes, so the engine skips straight to candidates
+_EMPHASIS = re.compile(r"\*\*|__|\*(?<![\w*]\*)(?=\S)|\*(?<=\S\*)(?![\w*])")
 _MD_HINT = re.compile(r"^(?:---\s*$|#{1,6}\s)|!\[[^\[\]]*+\]\(|\]" + _TARGET + r"|\*\*[^*\n]++\*\*", re.M)
 
-# One HTML token at a position: comment, declaration or processing instruction, end tag, start
-# tag, text, or a lone "<". Possessive quantifiers: nothing is ever scanned twice.
+# One HTML token at a position (comments are found with str.find, before this is tried):
+# declaration or processing instruction, end tag, start tag, text, or a lone "<". Possessive
+# quantifiers: nothing is scanned twice. Matched within a window of CHUNK characters; a token
+# longer than that (only in garbage) ends at the window's edge.
 _TOKEN = re.compile(
     r"""
-      (?P<comment><!--(?:-?>|.*?(?:-->|\Z)))
-    | (?P<bogus><[!?][^>]*+(?:>|\Z))
+      (?P<bogus><[!?][^>]*+(?:>|\Z))
     | </(?P<end>[A-Za-z][^\s/>]*+)[^>]*+(?:>|\Z)
     | </[^>]*+(?:>|\Z)
     | <(?P<start>[A-Za-z][^\s/>]*+)
       (?P<attrs>(?:[^>=]++|=[ \t\r\n\f]*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z))?+)*+)(?P<close>>|\Z)
-    | (?P<text>[^<]++)
+    | (?P<text>(?:[^<]++|<(?=[^A-Za-z/!?]))++)
     | <
     """,
     re.S | re.X,
 )
 
 
+def chunks(text: str, size: int = CHUNK) -> Iterator[str]:
+    """Consecutive pieces of `text` of about `size` characters, each ending at a line end (a
+    line longer than `size` is one piece; see `break_long_lines`)."""
+    pos, end = 0, len(text)
+    while pos < end:
+        cut = text.find("\n", pos + size)
+        cut = end if cut < 0 else cut + 1
+        yield text[pos:cut]
+        pos = cut
+
+
+def break_long_lines(text: str, limit: int = CHUNK) -> str:
+    """Cut every line longer than `limit` characters into lines of `limit` characters. No
+    article has such lines; garbage does, and every later step then works line by line. Linear:
+    it looks at one newline per `limit / 2` characters, and only cuts where a whole block of
+    that size has none."""
+    if len(text) <= limit:
+        return text
+    half, out, done, k = limit // 2, [], 0, 0
+    while k < len(text):
+        if text.find("\n", k, k + half) >= 0:
+            k += half
+            continue
+        start = text.rfind("\n", 0, k) + 1  # the line that contains this block without a newline
+        end = text.find("\n", k)
+        end = len(text) if end < 0 else end
+        if end - start > limit:
+            out.append(text[done:start])
+            out.append("\n".join(text[i : min(i + limit, end)] for i in range(start, end, limit)))
+            done = end
+        k = end + 1
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
 def detect_format(text: str) -> str:
     """'html', 'markdown' or 'text', from the markup the text contains."""
     if len(list(itertools.islice(_HTML_HINT.finditer(text), 2))) >= 2:
         return "html"
-    if _MD_HINT.search(text):
+    if any(_MD_HINT.search(chunk) for chunk in chunks(text)):
         return "markdown"
     return "text"
 
@@ -81,26 +129,33 @@ def html_to_text(text: str) -> str:
     parts: list[str] = []
     skipping, pos, end = 0, 0, len(text)
     while pos < end:
-        m = _TOKEN.match(text, pos)
+        if text.startswith("<!--", pos):  # a comment: to "-->" (or "<!-->", "<!--->"), else to the end
+            if text.startswith(">", pos + 4) or text.startswith("->", pos + 4):
+                pos = text.index(">", pos + 4) + 1
+            else:
+                close = text.find("-->", pos + 4)
+                pos = end if close < 0 else close + 3
+            continue
+        m = _TOKEN.match(text, pos, min(end, pos + CHUNK))
         assert m is not None  # the last alternative matches any "<"
         pos = m.end()
-        if m.group("text") is not None:
+        if m.group("text") is not None or m.group(0) == "<":
             if not skipping:
-                parts.append(html.unescape(m.group("text")))
+                parts.append(html.unescape(m.group(0)))
             continue
         tag = (m.group("start") or m.group("end") or "").lower()
         if not tag:
-            if m.group(0) == "<" and not skipping:
-                parts.append("<")
-            continue  # comments, declarations, bogus end tags
+            continue  # declarations, processing instructions, bogus end tags
         if m.group("end") is not None:
             if tag in _SKIP_TAGS:
                 skipping = max(0, skipping - 1)
             elif tag in _BLOCK_TAGS:
                 parts.append("\n\n")
             continue
-        if m.group("close") != ">":
-            continue  # a start tag cut off by the end of the input
+        if m.group("close") != ">":  # no ">" follows: not a tag but text ("x<y" at the end)
+            if not skipping:
+                parts.append(html.unescape(m.group(0)))
+            continue
         if m.group("attrs").endswith("/"):  # <br/>, <p/>: only a line break counts
             if tag == "br":
                 parts.append("\n")
@@ -138,19 +193,43 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
-def markdown_to_text(text: str) -> str:
-    text = _strip_comments(text)
-    text = _IMAGE.sub("", text)  # images
-    text = _LINK.sub(r"\1", text)  # links keep their text
-    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)  # headings
-    text = re.sub(r"^\s{0,3}>\s?", "", text, flags=re.M)  # quotes
-    text = re.sub(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])", "", text)  # emphasis
+def _markdown_chunk(text: str) -> str:
+    if "](" in text:
+        text = _IMAGE.sub("", text)  # images
+        text = _LINK.sub(r"\1", text)  # links keep their text
+    if "#" in text:
+        text = _HEADING.sub("", text)  # headings
+    if ">" in text:
+        text = _QUOTE.sub("", text)  # quotes
+    if "*" in text or "_" in text:
+        text = _EMPHASIS.sub("", text)  # emphasis
     return text
+
+
+def markdown_to_text(text: str) -> str:
+    text = break_long_lines(_strip_comments(text))
+    return "".join(_markdown_chunk(chunk) for chunk in chunks(text))
+
+
+def strip_front_matter(text: str) -> str:
+    """Remove YAML front matter (`---` lines around it) at the start of the text."""
+    opening = _FRONT_MATTER_OPEN.match(text)
+    if not opening:
+        return text
+    pos = opening.end()
+    while True:
+        close = text.find("\n---", pos)
+        if close < 0:
+            return text
+        rest = _FRONT_MATTER_CLOSE.match(text, close + 4)
+        if rest:
+            return text[rest.end() :]
+        pos = close + 1
 
 
 def to_plain(text: str, fmt: str = "auto") -> str:
     """Plain text of an article in `fmt` ('auto', 'text', 'html' or 'markdown')."""
-    text = _FRONT_MATTER.sub("", text)  # scrapers put YAML front matter before any format
+    text = strip_front_matter(text)  # scrapers put YAML front matter before any format
     if fmt == "auto":
         fmt = detect_format(text)
     if fmt == "html":

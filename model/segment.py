@@ -7,9 +7,10 @@ article (paragraphs joined by blank lines); every offset points into it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .markup import to_plain
+from .markup import CHUNK, break_long_lines, chunks, to_plain
 
 # Lines that WeChat, news sites and police accounts wrap around the article itself.
 _BOILERPLATE = re.compile(
@@ -23,11 +24,12 @@ _BOILERPLATE = re.compile(
 _RELATED = re.compile(r"^(?:相关阅读|阅读推荐|推荐阅读|往期推荐|往期回顾|延伸阅读|相关新闻|热门推荐)[:：]?$")
 _ONLY_PUNCT = re.compile(r"^[\W_]*$")
 _SENTENCE_END = "。！？；!?;…”」』"
-# A new case starts at a numbering marker at the start of the text or after a sentence end.
+# A new case starts at a numbering marker after a sentence end: the match starts at that sentence
+# end (a character the engine can skip to) and the case right after it.
 _CASE_START = re.compile(
-    r"(?:(?<=[。！？；!?;])|(?<=^))\s*(?=(?:\d{1,2}[、．.](?!\d)|[一二三四五六七八九十]{1,3}、|"
-    r"[（(][一二三四五六七八九十\d]{1,3}[）)]))"
+    r"[。！？；!?;]\s*(?=(?:\d{1,2}[、．.](?!\d)|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[）)]))"
 )
+_CASE_REACH = 64  # characters a case-start match looks at beyond where it starts
 _HARD_WRAP = 40  # a line this long that does not end a sentence continues on the next line
 # A paragraph longer than this is cut (at a sentence end when there is one in its second half), so
 # that the work per paragraph (n-gram evidence, encoder windows) is bounded whatever the input.
@@ -56,17 +58,24 @@ def is_boilerplate(line: str) -> bool:
     return bool(len(line) < 2 or _ONLY_PUNCT.match(line) or _BOILERPLATE.match(line))
 
 
+def _raw_lines(text: str) -> Iterator[str]:
+    """The lines of `text`, runs of blank lines as one, read a chunk at a time (long lines cut:
+    see `break_long_lines`), so that no single step looks at the whole of a huge text."""
+    for chunk in chunks(break_long_lines(text)):
+        yield from _BLANK_RUN.sub("\n\n", chunk.removesuffix("\n")).split("\n")
+
+
 def _lines(text: str) -> list[str]:
     """The article's lines, whitespace collapsed; boilerplate lines become "" (a paragraph break)."""
     lines = []
-    for raw in _BLANK_RUN.sub("\n\n", text).split("\n"):
+    for raw in _raw_lines(text):
         line = _SPACES.sub(" ", raw).strip()
         if len(line) < 2:
             lines.append("")  # blank or a lone character: a paragraph break, never content
             continue
-        if _RELATED.match(line):
+        if len(line) <= 5 and _RELATED.match(line):
             break  # related-reading lists run to the end of the article
-        if _BULLET.match(raw.strip()):
+        if line[0] in "-*+" and _BULLET.match(raw.strip()):
             if len(line) <= 8:
                 continue  # tag clouds and keyword lists under the article
             line = _BULLET_PREFIX.sub("", line, count=1)
@@ -110,7 +119,12 @@ def _cut_long(paragraph: str, limit: int = MAX_PARAGRAPH_CHARS) -> list[str]:
 
 def split_cases(paragraph: str) -> list[str]:
     """'1、…。2、…' → one paragraph per numbered case."""
-    cuts = [m.start() for m in _CASE_START.finditer(paragraph) if m.start() > 0]
+    cuts = [
+        m.start() + 1
+        for window in range(0, len(paragraph), CHUNK)  # one window at a time: short regex calls
+        for m in _CASE_START.finditer(paragraph, window, min(len(paragraph), window + CHUNK + _CASE_REACH))
+        if m.start() < window + CHUNK
+    ]
     if not cuts:
         stripped = paragraph.strip()
         return [stripped] if stripped else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -68,12 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     generate_openapi = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         # the batch cap is a setting: the schema states the one this server enforces
         if app.openapi_schema is None:
-            schema = generate_openapi()
+            schema = generate_openapi()  # also kept as app.openapi_schema
             articles = schema["components"]["schemas"]["BatchRequest"]["properties"]["articles"]
             articles["maxItems"] = settings.max_batch
+            return schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -85,9 +85,9 @@ def validation_message(errors: list[dict], content_type: str | None) -> tuple[st
     if invalid:
         error = invalid[0]
         reason = str(error.get("ctx", {}).get("error", error.get("msg")))
-        where = [p for p in error.get("loc", ()) if isinstance(p, int)]
-        if where:  # "Unterminated string starting at" + " character 9"; "Expecting value" + " at character 0"
-            reason += f"{'' if reason.endswith(' at') else ' at'} character {where[0]}"
+        positions = [p for p in error.get("loc", ()) if isinstance(p, int)]
+        if positions:  # "Unterminated string starting at" + " character 9"; "Expecting value" + " at character 0"
+            reason += f"{'' if reason.endswith(' at') else ' at'} character {positions[0]}"
         return "invalid_json", f"body is not valid JSON: {reason}"
     if not is_json(content_type) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
         got = f"got {shown(content_type)}" if content_type else "there was none"

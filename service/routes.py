@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 from pathlib import Path
@@ -13,7 +14,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from heichan.labels import load_taxonomy
-from heichan.model import ModelLoadError, Tagger, tag_article
+from heichan.model import ArticleResult, ModelLoadError, Tagger, tag_article
+from heichan.model.article import ParagraphResult
 
 from .errors import ApiError, SafeJSONResponse, error_body, is_json, redact_paths, shown
 from .schemas import (
@@ -40,6 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 router = APIRouter()
+_PARAGRAPH_FIELDS = [f.name for f in dataclasses.fields(ParagraphResult)]
 
 
 def model_info(tagger: Tagger) -> ModelInfo:
@@ -62,6 +65,18 @@ def _check(tagger: Tagger, req: TagRequest, where: str = "text") -> None:
             )
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _article_json(result: ArticleResult) -> str:
+    """`result.to_record()` as JSON, one paragraph at a time: no deep copy of the result, and no
+    single call that holds the interpreter for the whole of a large result."""
+    head = _dumps({"text": result.text, "labels": result.labels, "scores": result.scores})
+    paragraphs = ",".join(_dumps({f: getattr(p, f) for f in _PARAGRAPH_FIELDS}) for p in result.paragraphs)
+    return f'{head[:-1]},"paragraphs":[{paragraphs}]}}'
+
+
 def _tag_all(tagger: Tagger, requests: list[TagRequest], metrics, deadline: Deadline, batch: bool) -> bytes:
     """The whole response body, built on a worker thread (serialising a large result is work
     too), with the request's deadline checked between steps."""
@@ -71,12 +86,12 @@ def _tag_all(tagger: Tagger, requests: list[TagRequest], metrics, deadline: Dead
         deadline.check()
         result = tag_article(budgeted, req.text, evidence=req.evidence, thresholds=req.threshold, fmt=req.format)
         metrics.paragraphs.inc(len(result.paragraphs))
-        results.append(result.to_record())
+        results.append(_article_json(result))
     # The tagger's output already has the documented shape; re-validating it through pydantic
     # cost more than the tagging itself (bench/service_load.py).
-    model = model_info(tagger).model_dump()
-    content = {"model": model, "results": results} if batch else {"model": model, **results[0]}
-    return json.dumps(content, ensure_ascii=False).encode("utf-8", errors="replace")
+    model = _dumps(model_info(tagger).model_dump())
+    body = f'{{"model":{model},"results":[{",".join(results)}]}}' if batch else f'{{"model":{model},{results[0][1:]}'
+    return body.encode("utf-8", errors="replace")
 
 
 async def _run(request: Request, requests: list[TagRequest], batch: bool) -> Response:
@@ -166,7 +181,14 @@ async def _reload_request(request: Request) -> ReloadRequest:
         ) from None
     except RecursionError:
         raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "ctx": {"error": "nested too deeply"}}]
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body",),
+                    "msg": "JSON decode error",
+                    "ctx": {"error": "nested too deeply"},
+                }
+            ]
         ) from None
     try:
         return ReloadRequest.model_validate(data)
@@ -192,7 +214,10 @@ async def _reload_request(request: Request) -> ReloadRequest:
     },
     # the body is parsed in the handler, after authentication; it is documented here
     openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}}}
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}},
+        }
     },
 )
 async def reload(request: Request, authorization: str | None = Header(None)) -> ReloadResponse:

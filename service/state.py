@@ -4,6 +4,7 @@ pool with its per-request time budget, and the admin worker that loads models fo
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import math
@@ -22,8 +23,10 @@ from heichan.model.artifacts import MANIFEST
 from .errors import ApiError, redact_paths
 
 log = logging.getLogger("heichan.service")
-WARM_UP_TEXT = "<p>警方提醒：不要出借手机卡。</p><p>民警在出租屋内查获猫池设备6台、手机卡900余张，验证码被上传到接码平台出售。</p>"
-PREDICT_CHUNK_CHARS = 20_000  # the budget is checked between chunks of this many characters
+WARM_UP_TEXT = (
+    "<p>警方提醒：不要出借手机卡。</p><p>民警在出租屋内查获猫池设备6台、手机卡900余张，验证码被上传到接码平台出售。</p>"
+)
+PREDICT_CHUNK_CHARS = 8_000  # the budget is checked between chunks of this many characters
 _SHA256 = frozenset("0123456789abcdef")
 
 
@@ -104,8 +107,7 @@ def check_manifest(model_dir: Path) -> dict:
         raise ModelLoadError(f"{MANIFEST}: 'labels' lists a label twice")
     thresholds = manifest.get("thresholds")
     if not isinstance(thresholds, list) or not all(
-        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= 1
-        for t in thresholds
+        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= 1 for t in thresholds
     ):
         raise bad("thresholds", "a list of numbers between 0 and 1")
     if len(thresholds) != len(labels):
@@ -186,7 +188,12 @@ class ModelHolder:
             except Exception as exc:  # a model directory must never take the service down
                 log.exception("cannot load the model in %s", directory)
                 raise ModelLoadError(f"cannot load the model: {type(exc).__name__}: {exc}") from exc
-            self.tagger, self.manifest, self.error = tagger, public_manifest(tagger.manifest), None
+            self.manifest = public_manifest(tagger.manifest)
+            self.tagger, self.error = tagger, None  # the swap
+            # the model's many long-lived objects (vocabularies) leave the garbage collector's
+            # view: a full collection during a request then scans only the request's objects
+            gc.collect()
+            gc.freeze()
             if self._on_swap:
                 self._on_swap(tagger)
             log.info("serving model %s v%s (taxonomy v%s)", tagger.name, tagger.version, tagger.taxonomy_version)
@@ -235,7 +242,7 @@ class InferencePool:
         future.add_done_callback(release)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except (asyncio.TimeoutError, BudgetExceeded):
+        except (TimeoutError, BudgetExceeded):
             future.cancel()  # still queued: it never runs
             raise ApiError(
                 503,
@@ -258,7 +265,7 @@ class AdminWorker:
     """One thread of its own for model loading (reloads): a reload never waits for, nor counts
     against, the public admission limit, so a rollback works exactly when the service is busy."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.executor: ThreadPoolExecutor | None = None
 
     def start(self) -> None:

