@@ -44,8 +44,11 @@ def test_a_taxonomy_that_disagrees_with_the_model_is_a_one_line_error(renamed, t
     assert "sim_card_dealing" in err and "the given taxonomy" in err and len(err.splitlines()) == 1
     (tmp_path / "in.jsonl").write_text('{"id": "1", "text": "民警查获猫池设备6台。"}\n', encoding="utf-8")
     with pytest.raises(BatchError, match="sim_card_dealing"):
-        run_batch(BatchConfig(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), model=str(renamed),
-                              taxonomy=str(TAXONOMY_PATH)))
+        run_batch(
+            BatchConfig(
+                str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), model=str(renamed), taxonomy=str(TAXONOMY_PATH)
+            )
+        )
 
 
 def test_labels_endpoint_answers_from_the_served_model(renamed, ready):
