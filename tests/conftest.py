@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from heichan.labels import load_taxonomy
 from heichan.labels.corpus import DATA_DIR, load_split
-from heichan.model import DEFAULT_MODEL_DIR
+from heichan.model import SHIPPED
 from heichan.model.artifacts import MANIFEST
 
 
@@ -62,10 +62,10 @@ TOKEN = "test-admin-token-0123456789"
 
 
 def make_models_dir(root: Path) -> Path:
-    """models/v1 (the shipped model), models/v2 (same weights, version 2), models/broken."""
+    """models/v1 (the shipped fast model), models/v2 (same weights, version 2), models/broken."""
     models = root / "models"
     for name, version in (("v1", "1"), ("v2", "2")):
-        shutil.copytree(DEFAULT_MODEL_DIR, models / name)
+        shutil.copytree(SHIPPED["fast"], models / name)  # service behaviour does not depend on the model
         manifest = json.loads((models / name / MANIFEST).read_text(encoding="utf-8"))
         manifest["version"] = version
         (models / name / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")

@@ -60,13 +60,13 @@ def test_threshold_overrides(tagger):
 def test_article_labels_are_the_union_of_paragraph_labels(tagger):
     text = f"{ADVICE}\n\n{CASE}\n"
     article = tag_article(tagger, text)
-    assert [p["labels"] == [] for p in article.paragraphs] == [True, False]
-    assert article.labels == article.paragraphs[1]["labels"]
-    assert article.scores["modem_pool"] == article.paragraphs[1]["scores"]["modem_pool"]
+    assert [p.labels == [] for p in article.paragraphs] == [True, False]
+    assert article.labels == article.paragraphs[1].labels
+    assert article.scores["modem_pool"] == article.paragraphs[1].scores["modem_pool"]
     for p in article.paragraphs:
-        assert text[p["start"] : p["end"]] == p["text"]
-        for spans in p["evidence"].values():
-            assert all(p["start"] <= s < e <= p["end"] for s, e in spans)
+        assert text[p.start : p.end] == p.text
+        for spans in p.evidence.values():
+            assert all(p.start <= s < e <= p.end for s, e in spans)
 
 
 # On this challenge set the first shipped model (the n-gram model of corpus v1) scored macro-F1
