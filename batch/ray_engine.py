@@ -46,10 +46,10 @@ class _Tagger:
     """Ray actor: loads the model once and tags batches with the local engine's `tag_chunk`;
     rows that are already bad pass through with their error."""
 
-    def __init__(self, model_dir: str | None, paragraphs: bool):
+    def __init__(self, model_dir: str | None, paragraphs: bool, workers: int):
         from . import run
 
-        run._init_worker(model_dir)  # this actor's process is a local-engine worker
+        run._init_worker(model_dir, workers)  # this actor's process is a local-engine worker
         self.paragraphs = paragraphs
 
     def __call__(self, batch: Any) -> Any:
@@ -212,7 +212,7 @@ def run_ray(cfg: BatchConfig, address: str | None = None) -> dict:
     # one pass over the input: bad rows ride along with the good ones to the writer
     tagged = ds.map_batches(partial(_items, cfg=cfg, kind=kind), batch_format="default").map_batches(
         _Tagger,
-        fn_constructor_kwargs={"model_dir": cfg.model, "paragraphs": cfg.paragraphs},
+        fn_constructor_kwargs={"model_dir": cfg.model, "paragraphs": cfg.paragraphs, "workers": cfg.workers},
         compute=ray.data.ActorPoolStrategy(size=max(cfg.workers, 1)),
         batch_size=cfg.chunk_size,
         batch_format="pyarrow",

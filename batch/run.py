@@ -54,11 +54,12 @@ class BatchConfig:
             raise BatchError(f"unknown output format {self.output_format!r}; expected jsonl, csv or parquet")
 
 
-def _init_worker(model_dir: str | None) -> None:
+def _init_worker(model_dir: str | None, workers: int) -> None:
     global _tagger
     from heichan.model import load_tagger
+    from heichan.model.encoder import default_threads
 
-    _tagger = load_tagger(model_dir)
+    _tagger = load_tagger(model_dir, threads=default_threads(sharing=workers))
 
 
 def tag_chunk(items: list[tuple[str, str, str]], paragraphs: bool) -> list[dict | str]:
@@ -169,7 +170,9 @@ def run_batch(cfg: BatchConfig) -> dict:
     progress = _Progress(total, resume_from, cfg.progress)
     pool = None
     if cfg.workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=(cfg.model,))
+        pool = multiprocessing.get_context("spawn").Pool(
+            cfg.workers, initializer=_init_worker, initargs=(cfg.model, cfg.workers)
+        )
     else:
         global _tagger
         _tagger = tagger

@@ -26,7 +26,7 @@ from heichan.training.thresholds import tune_thresholds
 
 
 def components(tagger, texts: list[str]) -> dict[str, np.ndarray]:
-    whole = tagger.ngram.predict_proba(texts)
+    whole = tagger.ngram.whole_proba(texts)
     windows, spans, _ = window_scores(tagger.ngram, texts)
     enc, enc_windows = encoder_scores(tagger.encoder, texts, spans)
     keep = np.maximum(whole, windows).max(1, keepdims=True) >= tagger.gate

@@ -5,7 +5,7 @@
 
 `fast` and `default` are the shipped models; `default-no-cascade` is the default model with the
 encoder run on every paragraph (its cascade gate set to 0). Each model runs in its own
-subprocess, one inference thread, so that peak RSS is its own. The BERT models are random-init
+subprocess, so that peak RSS is its own; ONNX Runtime uses both cores (HEICHAN_THREADS overrides). The BERT models are random-init
 BERT shapes for comparison: speed and memory depend on the architecture, not the weights. The
 tiny BERT is fine-tuned briefly so that its int8 variant's accuracy can be compared with fp32.
 """
@@ -188,7 +188,7 @@ def main() -> None:
             results.append(result)
             print(f"done: {backend}", file=sys.stderr)
     base = next((r for r in results if r["backend"] == "fast"), results[0])
-    print(f"{args.n} paragraphs from the corpus, 1 thread; ratios are to {base['backend']} in this run\n")
+    print(f"{args.n} paragraphs from the corpus, one process each; ratios are to {base['backend']} in this run\n")
     print(f"{'backend':<16}{'para/s':>10}{'x speed':>10}{'peak MB':>10}{'x memory':>10}  quality")
     for r in results:
         extra = {

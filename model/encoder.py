@@ -26,11 +26,12 @@ ENCODER_CONFIG = "encoder.json"
 MAX_BATCH_TOKENS = 512  # measured: small batches of similar length are fastest on CPU
 
 
-def default_threads() -> int:
-    """ONNX Runtime threads per process: HEICHAN_THREADS, else 1. Parallelism comes from worker
-    processes (batch --workers, the service's workers); a second thread per process was slower
-    than one whenever the other core was busy."""
-    return max(1, int(os.environ.get("HEICHAN_THREADS") or 1))
+def default_threads(sharing: int = 1) -> int:
+    """ONNX Runtime threads for one of `sharing` concurrent taggers: HEICHAN_THREADS if set,
+    else the cores divided among them (at least 1). Two threads per process on two cores that
+    another process also uses are slower than one, so callers that run several taggers at once
+    (batch workers, the service's inference threads) say so."""
+    return max(1, int(os.environ.get("HEICHAN_THREADS") or 0) or (os.cpu_count() or 1) // max(1, sharing))
 
 
 class Encoder:

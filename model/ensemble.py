@@ -14,7 +14,6 @@ encoded; the encoder's scores for it count as "no".
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -24,25 +23,10 @@ from .artifacts import ModelLoadError
 from .encoder import EncoderTagger
 from .ngram import NgramTagger
 from .tagger import Tagger
+from .windows import best_windows
 
 STACKER = "stacker.safetensors"
-WINDOW_SENTENCES = 2
-_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』\"']?|\n+")
 EPS = 1e-4
-
-
-def sentence_windows(text: str, size: int = WINDOW_SENTENCES) -> list[tuple[int, int]]:
-    """(start, end) of every run of `size` consecutive sentences; one span for a short text."""
-    bounds, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.end() > start:
-            bounds.append((start, m.end()))
-            start = m.end()
-    if start < len(text):
-        bounds.append((start, len(text)))
-    if len(bounds) <= size:
-        return [(0, len(text))]
-    return [(bounds[i][0], bounds[i + size - 1][1]) for i in range(len(bounds) - size + 1)]
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -51,19 +35,8 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def window_scores(ngram: NgramTagger, texts: list[str]) -> tuple[np.ndarray, list[list[tuple[int, int]]], list]:
-    """Max n-gram probability over each text's sentence windows, the windows, and the argmax."""
-    spans = [sentence_windows(t) for t in texts]
-    flat = [t[s:e] for t, sp in zip(texts, spans) for s, e in sp]
-    probs = ngram.predict_proba(flat) if flat else np.zeros((0, len(ngram.labels)))
-    out = np.zeros((len(texts), len(ngram.labels)))
-    best: list[np.ndarray] = []
-    k = 0
-    for sp in spans:
-        block = probs[k : k + len(sp)]
-        out[len(best)] = block.max(0)
-        best.append(block.argmax(0))
-        k += len(sp)
-    return out, spans, best
+    """The n-gram model's best-window probabilities (whole-paragraph model on each window)."""
+    return best_windows(ngram.whole_proba, texts)
 
 
 N_FEATURES = 4
@@ -103,7 +76,7 @@ class EnsembleTagger(Tagger):
 
     def component_scores(self, texts: list[str]) -> tuple[np.ndarray, ...]:
         """n-gram whole, n-gram best window, encoder whole, encoder best window."""
-        whole = self.ngram.predict_proba(texts)
+        whole = self.ngram.whole_proba(texts)
         windows, spans, _ = window_scores(self.ngram, texts)
         enc_whole, enc_windows = np.full_like(whole, EPS), np.full_like(whole, EPS)
         needed = np.flatnonzero(np.maximum(whole, windows).max(1, initial=0.0) >= self.gate)
@@ -139,11 +112,11 @@ class EnsembleTagger(Tagger):
         )
 
     @classmethod
-    def load(cls, model_dir: Path, manifest: dict, **options) -> EnsembleTagger:
+    def load(cls, model_dir: Path, manifest: dict, threads: int | None = None) -> EnsembleTagger:
         labels = manifest["labels"]
         part = {**manifest, "thresholds": [0.5] * len(labels)}
         ngram = NgramTagger.load(model_dir / "ngram", part)
-        encoder = EncoderTagger.load(model_dir / "encoder", part, **options)
+        encoder = EncoderTagger.load(model_dir / "encoder", part, threads)
         try:
             stacker = load_file(str(model_dir / STACKER))
         except (OSError, ValueError) as exc:

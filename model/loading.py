@@ -59,7 +59,8 @@ def load_tagger(model_dir: str | Path | None = None, taxonomy: Taxonomy | None =
     return tagger
 
 
-def _load_backend(model_dir: Path, manifest: dict, **options) -> Tagger:
+def _load_backend(model_dir: Path, manifest: dict, threads: int | None = None, **options) -> Tagger:
+    """`threads`: ONNX Runtime threads of an encoder (see `encoder.default_threads`)."""
     backend = manifest["backend"]
     if backend == "ngram":
         from .ngram import NgramTagger
@@ -72,5 +73,5 @@ def _load_backend(model_dir: Path, manifest: dict, **options) -> Tagger:
     if backend == "ensemble":
         from .ensemble import EnsembleTagger
 
-        return EnsembleTagger.load(model_dir, manifest)
+        return EnsembleTagger.load(model_dir, manifest, threads)
     raise ModelLoadError(f"{model_dir}: unknown backend {backend!r}; expected 'ngram', 'ensemble' or 'bert'")

@@ -19,10 +19,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from .artifacts import ModelLoadError
 from .tagger import Tagger, merge_spans
 from .text import normalize
+from .windows import best_windows
 
 NGRAM_RANGE = (1, 4)
 WEIGHTS = "weights.safetensors"
 VOCABULARY = "vocabulary.json"
+SETTINGS = "ngram.json"
 _ASCII_FOLD = {ord(c): "0" for c in "0123456789"} | {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _EDGE_RUN = re.compile(r"[\s\W_]+")  # spans neither start nor end on spaces or punctuation
 EVIDENCE_CACHE_BYTES = 32 << 20  # per model: the occurrences of recently explained paragraphs
@@ -117,9 +119,11 @@ class NgramTagger(Tagger):
         labels: list[str],
         thresholds: np.ndarray,
         manifest: dict | None = None,
+        windows: bool = False,
     ):
         super().__init__(labels, thresholds, manifest)
         self.vectorizer = vectorizer
+        self.windows = windows  # a label's score is max(whole paragraph, best window of two sentences)
         # (n_labels, n_features), at float16 precision: what is saved is exactly what is used
         self.coef = np.asarray(coef, dtype=np.float16).astype(np.float32)
         self.intercept = np.asarray(intercept, dtype=np.float32)  # (n_labels,)
@@ -132,9 +136,14 @@ class NgramTagger(Tagger):
         X = self.vectorizer.transform(texts)
         return np.asarray(X @ self.coef.T) + self.intercept
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def whole_proba(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of each text read as a whole."""
         z = self.decision(texts)
         return 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * z + self.platt[:, 1])))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        whole = self.whole_proba(texts)
+        return np.maximum(whole, best_windows(self.whole_proba, texts)[0]) if self.windows and texts else whole
 
     def _find_occurrences(self, text: str) -> _Occurrences:
         """Label-independent part of `explain`, shared by all labels of a paragraph: the
@@ -161,6 +170,16 @@ class NgramTagger(Tagger):
         return _Occurrences(len(haystack), indices, values, start, length, col, denominator, edge)
 
     def explain(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
+        """Evidence for a label: see `_explain_whole`; with windows, the spans come from the
+        window that scored the label when it scored higher than the whole paragraph."""
+        if self.windows:
+            window, windows, best = best_windows(self.whole_proba, [text])
+            start, end = windows[0][best[0][label_index]]
+            if (start, end) != (0, len(text)) and window[0, label_index] > self.whole_proba([text])[0, label_index]:
+                return [(s + start, e + start, w) for s, e, w in self._explain_whole(text[start:end], label_index)]
+        return self._explain_whole(text, label_index)
+
+    def _explain_whole(self, text: str, label_index: int) -> list[tuple[int, int, float]]:
         """Spread each n-gram's contribution over the characters it covers, then return the runs
         of characters scoring at least a quarter of the best one. Overlapping n-grams share
         credit, so a phrase like 养号 outranks a frequent generic gram.
@@ -171,7 +190,7 @@ class NgramTagger(Tagger):
             spans = []
             for offset in range(0, len(text), EVIDENCE_BLOCK_CHARS):
                 block = text[offset : offset + EVIDENCE_BLOCK_CHARS]
-                spans += [(s + offset, e + offset, w) for s, e, w in self.explain(block, label_index)]
+                spans += [(s + offset, e + offset, w) for s, e, w in self._explain_whole(block, label_index)]
             return spans
         occ = self._occurrences.get(text, self._find_occurrences)
         if len(occ.start) == 0:
@@ -213,12 +232,18 @@ class NgramTagger(Tagger):
             },
             str(model_dir / WEIGHTS),
         )
+        (model_dir / SETTINGS).write_text(json.dumps({"windows": self.windows}), encoding="utf-8")
 
     @classmethod
     def load(cls, model_dir: Path, manifest: dict) -> NgramTagger:
         try:
             vocabulary = json.loads((model_dir / VOCABULARY).read_text(encoding="utf-8"))
             tensors = load_file(str(model_dir / WEIGHTS))
+            settings = (
+                json.loads((model_dir / SETTINGS).read_text(encoding="utf-8"))
+                if (model_dir / SETTINGS).is_file()
+                else {}
+            )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{model_dir}: cannot read n-gram model files: {exc}") from exc
         n_labels, n_features = len(manifest["labels"]), len(vocabulary)
@@ -237,6 +262,7 @@ class NgramTagger(Tagger):
             manifest["labels"],
             np.array(manifest["thresholds"]),
             manifest,
+            windows=bool(settings.get("windows", False)),
         )
 
 

@@ -30,7 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
     taxonomy = load_taxonomy(settings.taxonomy) if settings.taxonomy else None
-    holder = ModelHolder(on_swap=lambda t: metrics.set_model(t.name, t.version, t.taxonomy_version), taxonomy=taxonomy)
+    holder = ModelHolder(
+        on_swap=lambda t: metrics.set_model(t.name, t.version, t.taxonomy_version),
+        taxonomy=taxonomy,
+        workers=settings.workers,
+    )
     pool = InferencePool(settings.workers, settings.max_pending)
     admin = AdminWorker()
 

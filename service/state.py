@@ -19,6 +19,7 @@ import numpy as np
 from heichan.labels import Taxonomy
 from heichan.model import ModelLoadError, Tagger, load_tagger, resolve_model, tag_article
 from heichan.model.artifacts import MANIFEST
+from heichan.model.encoder import default_threads
 
 from .errors import ApiError, redact_paths
 
@@ -166,7 +167,8 @@ class ModelHolder:
     """Requests read `tagger` once and keep that reference, so a reload never changes the model
     under a request in flight; the swap itself is a single assignment."""
 
-    def __init__(self, on_swap=None, taxonomy: Taxonomy | None = None):
+    def __init__(self, on_swap=None, taxonomy: Taxonomy | None = None, workers: int = 1):
+        self.workers = workers  # inference threads that share the cores
         self.taxonomy = taxonomy  # when set, every model must agree with it
         self.tagger: Tagger | None = None
         self.manifest: dict = {}  # the served model's manifest, without server paths
@@ -181,7 +183,7 @@ class ModelHolder:
             directory = resolve_model(model_dir)
             try:
                 check_manifest(directory)
-                tagger = load_tagger(directory, self.taxonomy)
+                tagger = load_tagger(directory, self.taxonomy, threads=default_threads(sharing=self.workers))
                 warm_up(tagger)
             except ModelLoadError:
                 raise

@@ -6,8 +6,9 @@ import pytest
 
 from heichan.labels.corpus import load_split
 from heichan.model import DEFAULT_MODEL_DIR, load_tagger, tag_article
-from heichan.model.ensemble import EnsembleTagger, sentence_windows
+from heichan.model.ensemble import EnsembleTagger
 from heichan.model.text import strip_artefacts
+from heichan.model.windows import sentence_windows
 
 LONG = (
     "2023年春，某县公安局在走访中发现，辖区一家通讯店的店员在为老人办理套餐时多开号码。"

@@ -209,3 +209,23 @@ def test_retraining_the_fast_model_reproduces_it(tmp_path):
     assert np.allclose(retrained.thresholds, shipped.thresholds)
     assert np.allclose(retrained.predict_proba([CASE, ADVICE]), shipped.predict_proba([CASE, ADVICE]), atol=1e-5)
     assert metrics["test"]["model"]["macro"]["f1"] >= 0.85
+
+
+def test_fast_model_scores_the_best_window_of_a_long_paragraph():
+    from heichan.model.windows import sentence_windows
+
+    fast = load_tagger("fast")
+    assert fast.windows
+    filler = (
+        "今年以来，全市公安机关持续深化打击整治行动，会同有关部门开展宣传进社区、进校园活动，群众安全感稳步提升。" * 3
+    )
+    text = filler + CASE + filler
+    [result] = fast.tag([text])
+    assert "modem_pool" in result.labels
+    assert (
+        fast.predict_proba([text])[0, fast.labels.index("modem_pool")]
+        > fast.whole_proba([text])[0, fast.labels.index("modem_pool")]
+    )
+    windows = sentence_windows(text)
+    for s, e in result.evidence["modem_pool"]:  # evidence lies inside one window that holds the case
+        assert any(ws <= s and e <= we and CASE[:10] in text[ws:we] for ws, we in windows)

@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from heichan.model.encoder import ENCODER_CONFIG, GRAPH, TOKENIZER, Encoder, EncoderTagger
-from heichan.model.ensemble import N_FEATURES, EnsembleTagger, sentence_windows, stack_features, window_scores
+from heichan.model.ensemble import N_FEATURES, EnsembleTagger, stack_features, window_scores
+from heichan.model.windows import sentence_windows
 
 from .data import LabelledSet
 from .ngram import fit_ngram
@@ -108,7 +109,7 @@ def out_of_fold(
         coef, intercept = fit_heads(emb[tr], _subset(train, tr), encoder_C, seed)
         enc = _heads_proba(coef, intercept, emb[te])
         enc_windows = np.array([_heads_proba(coef, intercept, parts[i]).max(0) for i in te])
-        feats[te] = stack_features(ngram.predict_proba(texts), window_scores(ngram, texts)[0], enc, enc_windows)
+        feats[te] = stack_features(ngram.whole_proba(texts), window_scores(ngram, texts)[0], enc, enc_windows)
     return feats
 
 

@@ -26,9 +26,16 @@ def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_ngram(
-    train: LabelledSet, labels: list[str], C: float = 10.0, folds: int = 5, seed: int = 42, progress=None
+    train: LabelledSet,
+    labels: list[str],
+    C: float = 10.0,
+    folds: int = 5,
+    seed: int = 42,
+    progress=None,
+    windows: bool = False,
 ) -> NgramTagger:
-    """Train on `train`; rows whose annotation did not judge a label are left out for that label."""
+    """Train on `train`; rows whose annotation did not judge a label are left out for that label.
+    With `windows` the model also scores each paragraph's best window of two sentences."""
     vectorizer = make_vectorizer()
     X = vectorizer.fit_transform(train.texts)
     n_labels = len(labels)
@@ -52,4 +59,4 @@ def fit_ngram(
         platt[j] = _platt(oof, y)
         if progress:
             progress(1)
-    return NgramTagger(vectorizer, coef, intercept, platt, labels, np.full(n_labels, 0.5))
+    return NgramTagger(vectorizer, coef, intercept, platt, labels, np.full(n_labels, 0.5), windows=windows)

@@ -40,6 +40,7 @@ class TrainConfig:
     version: str = option("1", "model version")
     seed: int = option(42, "random seed")
     C: float = option(10.0, "ngram and ensemble: inverse regularisation strength of the n-gram model")
+    windows: bool = option(True, "ngram: a label's score is also its best window of two sentences (long paragraphs)")
     encoder_C: float = option(4.0, "ensemble: inverse regularisation strength of the encoder's label heads")
     epochs: int = option(4, "bert: training epochs")
     batch_size: int = option(16, "bert: paragraphs per step")
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
         from .ngram import fit_ngram
 
         with tqdm(total=len(labels), desc="training labels", disable=not cfg.progress) as bar:
-            tagger = fit_ngram(train, labels, C=cfg.C, seed=cfg.seed, progress=bar.update)
+            tagger = fit_ngram(train, labels, C=cfg.C, seed=cfg.seed, progress=bar.update, windows=cfg.windows)
     elif cfg.backend == "ensemble":
         from .ensemble import fit_ensemble
 
