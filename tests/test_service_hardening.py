@@ -3,6 +3,7 @@ reloads validate before they swap. One test per defect; correctness only, timing
 bench/pathological_inputs.py. Nothing here depends on which model is shipped."""
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -278,23 +279,30 @@ def test_a_request_over_its_budget_gets_503_and_its_work_stops(models_dir, ready
             del tagger.explain
 
 
+@contextlib.contextmanager
+def one_request_in_progress(app, client):
+    """A /v1/tag request held inside the model until the block ends."""
+    tagger, release = app.state.holder.tagger, threading.Event()
+    inner = tagger.predict_proba
+    tagger.predict_proba = lambda texts: (release.wait(10), inner(texts))[1]
+    worker = threading.Thread(target=lambda: client.post("/v1/tag", json={"text": CASE}))
+    try:
+        worker.start()
+        wait_until(lambda: app.state.pool.pending == 1)
+        yield
+    finally:
+        release.set()
+        worker.join()
+        del tagger.predict_proba
+
+
 def test_healthz_answers_while_every_worker_is_busy(models_dir, ready):
     app = create_app(Settings(model_dir=str(models_dir / "v1"), models_dir=models_dir, workers=1))
     with TestClient(app) as c:
         ready(c)
-        tagger, release = app.state.holder.tagger, threading.Event()
-        inner = tagger.predict_proba
-        tagger.predict_proba = lambda texts: (release.wait(10), inner(texts))[1]
-        try:
-            worker = threading.Thread(target=lambda: c.post("/v1/tag", json={"text": CASE}))
-            worker.start()
-            wait_until(lambda: app.state.pool.pending == 1)
+        with one_request_in_progress(app, c):
             assert c.get("/healthz").json() == {"status": "ok"}
             assert c.get("/readyz").status_code == 200
-        finally:
-            release.set()
-            worker.join()
-            del tagger.predict_proba
 
 
 # 3. No 500 from user input
@@ -455,19 +463,10 @@ def test_reload_works_while_the_public_pool_is_full(models_dir, admin_token, aut
     )
     with TestClient(app) as c:
         ready(c)
-        tagger, release = app.state.holder.tagger, threading.Event()
-        inner = tagger.predict_proba
-        tagger.predict_proba = lambda texts: (release.wait(10), inner(texts))[1]
-        try:
-            worker = threading.Thread(target=lambda: c.post("/v1/tag", json={"text": CASE}))
-            worker.start()
-            wait_until(lambda: app.state.pool.pending == 1)
+        with one_request_in_progress(app, c):
             error(c.post("/v1/tag", json={"text": CASE}), 503, "overloaded")
             r = c.post("/v1/admin/reload", json={"model": "v2"}, headers=auth)
             assert r.status_code == 200 and r.json()["model"]["version"] == "2"
-        finally:
-            release.set()
-            worker.join()
         assert c.post("/v1/tag", json={"text": CASE}).json()["model"]["version"] == "2"
 
 

@@ -18,7 +18,7 @@ from heichan.model.tagger import Tagger
 from heichan.model.text import is_traditional
 
 from .data import to_labelled_set
-from .evaluate import _subset, compute_metrics
+from .evaluate import compute_metrics
 
 COLUMNS = ("macro_f1", "micro_f1", "recall", "fpr", "trad_f1", "noisy_f1")
 
@@ -38,7 +38,7 @@ def _row(P: np.ndarray, thresholds: np.ndarray, rows: list[dict], labels: list[s
         ("noisy_f1", [bool(noise_kinds(r["text"])) for r in rows]),
     ):
         idx = np.flatnonzero(keep)
-        out[name] = compute_metrics(P[idx], _subset(data, idx), thresholds, labels)["macro"]["f1"] if len(idx) else None
+        out[name] = compute_metrics(P[idx], data.subset(idx), thresholds, labels)["macro"]["f1"] if len(idx) else None
     return out
 
 

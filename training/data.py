@@ -22,6 +22,16 @@ class LabelledSet:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, rows) -> LabelledSet:
+        """The rows at the given indices, in that order."""
+        return LabelledSet(
+            [self.ids[i] for i in rows],
+            [self.texts[i] for i in rows],
+            self.Y[rows],
+            self.mask[rows],
+            [self.groups[i] for i in rows],
+        )
+
 
 def to_labelled_set(rows: list[dict], labels: list[str], taxonomy: Taxonomy) -> LabelledSet:
     """Build matrices over `labels`. A label added after a row's taxonomy_version is masked.

@@ -76,16 +76,6 @@ def fit_heads(emb: np.ndarray, data: LabelledSet, C: float, seed: int) -> tuple[
     return coef, intercept
 
 
-def _subset(data: LabelledSet, rows: np.ndarray) -> LabelledSet:
-    return LabelledSet(
-        [data.ids[i] for i in rows],
-        [data.texts[i] for i in rows],
-        data.Y[rows],
-        data.mask[rows],
-        [data.groups[i] for i in rows],
-    )
-
-
 def _heads_proba(coef: np.ndarray, intercept: np.ndarray, emb: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(emb @ coef.T + intercept)))
 
@@ -104,9 +94,9 @@ def out_of_fold(
     feats = np.zeros((len(train), len(labels), N_FEATURES))
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(train.texts, groups=train.groups)):
         log.info("out-of-fold %d/%d", k + 1, folds)
-        ngram = fit_ngram(_subset(train, tr), labels, C=C, seed=seed)
+        ngram = fit_ngram(train.subset(tr), labels, C=C, seed=seed)
         texts = [train.texts[i] for i in te]
-        coef, intercept = fit_heads(emb[tr], _subset(train, tr), encoder_C, seed)
+        coef, intercept = fit_heads(emb[tr], train.subset(tr), encoder_C, seed)
         enc = _heads_proba(coef, intercept, emb[te])
         enc_windows = np.array([_heads_proba(coef, intercept, parts[i]).max(0) for i in te])
         feats[te] = stack_features(ngram.whole_proba(texts), window_scores(ngram, texts)[0], enc, enc_windows)

@@ -54,16 +54,6 @@ def compute_metrics(P: np.ndarray, data: LabelledSet, thresholds: np.ndarray, la
     }
 
 
-def _subset(data: LabelledSet, rows: np.ndarray) -> LabelledSet:
-    return LabelledSet(
-        [data.ids[i] for i in rows],
-        [data.texts[i] for i in rows],
-        data.Y[rows],
-        data.mask[rows],
-        [data.groups[i] for i in rows],
-    )
-
-
 @dataclass
 class Evaluation:
     data: LabelledSet
@@ -88,7 +78,7 @@ def evaluate(tagger: Tagger, rows: list[dict], taxonomy: Taxonomy) -> Evaluation
     }
     trad = np.flatnonzero([is_traditional(t) for t in data.texts])
     if len(trad):
-        sub = _subset(data, trad)
+        sub = data.subset(trad)
         metrics["traditional"] = {
             "model": compute_metrics(P[trad], sub, tagger.thresholds, labels),
             "keyword_baseline": compute_metrics(Pk[trad], sub, np.full(len(labels), 0.5), labels),
