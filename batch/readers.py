@@ -75,6 +75,16 @@ def count_rows(path: str, kind: str) -> int | None:
     return lines - 1 if kind == "csv" else lines
 
 
+def has_surrogate(value: str) -> bool:
+    """True if `value` holds a lone surrogate (a JSON escape such as \\ud800, or an undecodable
+    file name): such text cannot be encoded as UTF-8, so it can be neither tagged nor written."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def record(item: Item, row: object, text_field: str, id_field: str) -> Item:
     """Validate a parsed row into `item` (id, text, or the reason it is unusable)."""
     if not isinstance(row, dict):
@@ -83,6 +93,11 @@ def record(item: Item, row: object, text_field: str, id_field: str) -> Item:
         item.error = f"missing id field {id_field!r}"
     elif not isinstance(row.get(text_field), str):
         item.error = f"missing text field {text_field!r} (a string)"
+    elif isinstance(row[id_field], str) and has_surrogate(row[id_field]):
+        item.error = f"id field {id_field!r} is not valid Unicode (a lone surrogate)"
+    elif has_surrogate(row[text_field]):
+        item.id = str(row[id_field])
+        item.error = f"text field {text_field!r} is not valid Unicode (a lone surrogate)"
     else:
         item.id, item.text = str(row[id_field]), row[text_field]
         if not item.text.strip():
@@ -156,6 +171,11 @@ def read_directory(path: str) -> Iterator[Item]:
             rel = file.relative_to(root).as_posix()
             item = Item(n, rel, id=rel, fmt=DIRECTORY_FORMATS[suffix])
             n += 1
+            if has_surrogate(rel):
+                item.where = item.id = rel.encode("utf-8", "backslashreplace").decode("utf-8")
+                item.error = "file name is not valid UTF-8"
+                yield item
+                continue
             try:
                 item.text = file.read_bytes().decode("utf-8-sig")
             except UnicodeDecodeError as exc:

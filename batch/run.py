@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -19,6 +23,7 @@ from .readers import check_input, count_rows, input_kind, read_items
 
 log = logging.getLogger("heichan.batch")
 _tagger = None  # one per worker process
+_parent: int | None = None  # a pool worker's parent process
 
 
 class BatchError(RuntimeError):
@@ -54,8 +59,18 @@ class BatchConfig:
             raise BatchError(f"unknown output format {self.output_format!r}; expected jsonl, csv or parquet")
 
 
+def _watch_parent(parent: int) -> None:
+    """Exit quietly once the parent is gone (kill -9), instead of dying on a broken pipe with a
+    traceback when the next result cannot be sent."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def _init_worker(model_dir: str | None, workers: int) -> None:
-    global _tagger
+    global _tagger, _parent
+    _parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     from heichan.model import load_tagger
     from heichan.model.encoder import default_threads
 
@@ -77,6 +92,8 @@ def tag_chunk(items: list[tuple[str, str, str]], paragraphs: bool) -> list[dict 
         if paragraphs:
             record.update(text=result.text, paragraphs=result.to_record()["paragraphs"])
         out.append(record)
+    if _parent is not None and os.getppid() != _parent:
+        os._exit(0)  # the parent was killed: sending the result would only print a BrokenPipeError
     return out
 
 
@@ -127,6 +144,33 @@ class _Progress:
             self.bar.close()
 
 
+@contextmanager
+def _writing(out: Path):
+    """Turn a failure to write the output (disk full, permissions…) into one clear line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:  # our own message
+            raise BatchError(str(exc)) from None
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = "; free some space and rerun with --resume" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise BatchError(f"cannot write {out}: {exc.strerror or exc}{where}{hint}") from None
+
+
+def _check_out_dir(path: Path, what: str) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        raise BatchError(f"the directory of {what} {path}, {parent}, does not exist; create it first")
+
+
+def _first_error(errors_path: Path) -> str:
+    import json
+
+    with open(errors_path, encoding="utf-8", errors="replace") as fh:
+        first = json.loads(fh.readline() or "{}")
+    return f"{first.get('where', '?')}: {first.get('reason', '?')}"
+
+
 def run_batch(cfg: BatchConfig) -> dict:
     """Run (or resume) a batch job; returns the summary."""
     from heichan.labels import TaxonomyError, load_taxonomy
@@ -140,6 +184,8 @@ def run_batch(cfg: BatchConfig) -> dict:
     out = Path(cfg.out)
     fmt = output_format(cfg.out, cfg.output_format)
     errors_path = Path(cfg.errors) if cfg.errors else out.with_name(out.name + ".errors.jsonl")
+    _check_out_dir(out, "--out")
+    _check_out_dir(errors_path, "--errors")
     store = PartStore(out, fmt)
     if store.exists() and not cfg.resume:
         raise BatchError(
@@ -163,7 +209,8 @@ def run_batch(cfg: BatchConfig) -> dict:
         done = store.committed()
         resume_from = done[-1][1] if done else 0
     else:
-        store.start(info)
+        with _writing(out):
+            store.start(info)
         resume_from = 0
     items = read_items(cfg.input, cfg.text_field, cfg.id_field)
     total = count_rows(cfg.input, input_kind(cfg.input))
@@ -182,7 +229,14 @@ def run_batch(cfg: BatchConfig) -> dict:
         progress.close()
         if pool is not None:
             pool.terminate()
-    totals = store.assemble(errors_path)
+    with _writing(out):
+        totals = store.assemble(errors_path)
+    if totals["errors"] and not totals["ok"]:
+        out.unlink(missing_ok=True)  # nothing tagged: leave no output to trip the corrected rerun
+        raise BatchError(
+            f"every row failed ({totals['errors']} rows): is --text-field (or --id-field) right? "
+            f"(first error: {_first_error(errors_path)}; all errors in {errors_path})"
+        )
     elapsed = time.monotonic() - started
     return {
         "status": "complete",
@@ -237,7 +291,8 @@ def _process(cfg: BatchConfig, store: PartStore, items, resume_from: int, pool, 
                 else:
                     records.append(result)
             errors.sort(key=lambda e: e["position"])
-            store.commit(start, end, records, errors)
+            with _writing(store.output):
+                store.commit(start, end, records, errors)
             progress.update(len(items_in_chunk), len(errors))
         if not chunk:
             return

@@ -181,9 +181,9 @@ def test_two_workers_give_identical_output(tmp_path, batch_io):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, workers, batch_io):
-    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(2500, seed=7), bad_every=100)
+    ids = batch_io.write_jsonl(tmp_path / "in.jsonl", batch_io.articles(1200, seed=7), bad_every=50)
     clean = tmp_path / "clean.jsonl"
-    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(clean), chunk_size=20))
+    run_batch(fast_config(str(tmp_path / "in.jsonl"), str(clean), chunk_size=10))  # 120 chunks
     out = tmp_path / "out.jsonl"
     command = [
         sys.executable,
@@ -196,7 +196,7 @@ def test_kill_minus_nine_and_resume_loses_and_duplicates_nothing(tmp_path, worke
         "--model",
         "fast",
         "--chunk-size",
-        "20",
+        "10",
         "--workers",
         str(workers),
     ]
