@@ -122,6 +122,11 @@ class Encoder:
         return whole, parts
 
 
+def heads_proba(coef: np.ndarray, intercept: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """One logistic head per label on embeddings: (n, dim) → (n, n_labels) probabilities."""
+    return 1.0 / (1.0 + np.exp(-(emb @ coef.T + intercept)))
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
@@ -146,7 +151,7 @@ class EncoderTagger(Tagger):
         self.intercept = np.asarray(intercept, dtype=np.float32)
 
     def proba_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(emb @ self.coef.T + self.intercept)))
+        return heads_proba(self.coef, self.intercept, emb)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.proba_from_embeddings(self.encoder.embed(texts))

@@ -17,14 +17,14 @@ from heichan.model.ngram import KeywordTagger
 from heichan.model.tagger import Tagger
 from heichan.model.text import is_traditional
 
-from .data import to_labelled_set
+from .data import LabelledSet, to_labelled_set
 from .evaluate import compute_metrics
 
 COLUMNS = ("macro_f1", "micro_f1", "recall", "fpr", "trad_f1", "noisy_f1")
 
 
-def _row(P: np.ndarray, thresholds: np.ndarray, rows: list[dict], labels: list[str], taxonomy: Taxonomy) -> dict:
-    data = to_labelled_set(rows, labels, taxonomy)
+def _row(P: np.ndarray, thresholds: np.ndarray, rows: list[dict], data: LabelledSet, labels: list[str]) -> dict:
+    """`rows` as given (their raw text decides the Traditional and noisy subsets), `data` as scored."""
     m = compute_metrics(P, data, thresholds, labels)
     out = {
         "macro_f1": m["macro"]["f1"],
@@ -43,8 +43,8 @@ def _row(P: np.ndarray, thresholds: np.ndarray, rows: list[dict], labels: list[s
 
 
 def score_paragraphs(tagger: Tagger, rows: list[dict], taxonomy: Taxonomy) -> dict:
-    texts = to_labelled_set(rows, tagger.labels, taxonomy).texts  # artefacts stripped, as at inference
-    return _row(tagger.predict_proba(texts), tagger.thresholds, rows, tagger.labels, taxonomy)
+    data = to_labelled_set(rows, tagger.labels, taxonomy)  # artefacts stripped, as at inference
+    return _row(tagger.predict_proba(data.texts), tagger.thresholds, rows, data, tagger.labels)
 
 
 def score_articles(tagger: Tagger, articles: list[dict], taxonomy: Taxonomy) -> dict:
@@ -58,7 +58,7 @@ def score_articles(tagger: Tagger, articles: list[dict], taxonomy: Taxonomy) -> 
         {"text": a["raw"], "labels": a["article_labels"], "taxonomy_version": a.get("taxonomy_version")}
         for a in articles
     ]
-    return _row(P, np.full(len(labels), 0.5), rows, labels, taxonomy)
+    return _row(P, np.full(len(labels), 0.5), rows, to_labelled_set(rows, labels, taxonomy), labels)
 
 
 def compare(

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from heichan.model.encoder import ENCODER_CONFIG, GRAPH, TOKENIZER, Encoder, EncoderTagger
+from heichan.model.encoder import ENCODER_CONFIG, GRAPH, TOKENIZER, Encoder, EncoderTagger, heads_proba
 from heichan.model.ensemble import N_FEATURES, EnsembleTagger, stack_features, window_scores
 from heichan.model.windows import sentence_windows
 
@@ -76,10 +76,6 @@ def fit_heads(emb: np.ndarray, data: LabelledSet, C: float, seed: int) -> tuple[
     return coef, intercept
 
 
-def _heads_proba(coef: np.ndarray, intercept: np.ndarray, emb: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(emb @ coef.T + intercept)))
-
-
 def out_of_fold(
     train: LabelledSet,
     emb: np.ndarray,
@@ -97,8 +93,8 @@ def out_of_fold(
         ngram = fit_ngram(train.subset(tr), labels, C=C, seed=seed)
         texts = [train.texts[i] for i in te]
         coef, intercept = fit_heads(emb[tr], train.subset(tr), encoder_C, seed)
-        enc = _heads_proba(coef, intercept, emb[te])
-        enc_windows = np.array([_heads_proba(coef, intercept, parts[i]).max(0) for i in te])
+        enc = heads_proba(coef, intercept, emb[te])
+        enc_windows = np.array([heads_proba(coef, intercept, parts[i]).max(0) for i in te])
         feats[te] = stack_features(ngram.whole_proba(texts), window_scores(ngram, texts)[0], enc, enc_windows)
     return feats
 
